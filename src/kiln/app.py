@@ -1,0 +1,76 @@
+"""build_app(): the AWS gateway on `/`, health and admin under `/_kiln`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from kiln import __version__
+from kiln.aws.dispatch import DispatchTable
+from kiln.aws.gateway import Gateway
+from kiln.config import Settings
+from kiln.platform import Platform
+
+LOG = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings) -> KilnApp:
+    platform = Platform(settings)
+    table = DispatchTable(platform.providers())
+    gateway = Gateway(table, settings.account_id, settings.region)
+    ready = {"ok": False}
+
+    async def health(_: Request) -> JSONResponse:
+        status = 200 if ready["ok"] else 503
+        return JSONResponse({"status": "ok" if ready["ok"] else "starting", "version": __version__,
+                             "dataDir": str(settings.data_dir)}, status_code=status)
+
+    async def status(_: Request) -> JSONResponse:
+        return JSONResponse(platform.status())
+
+    async def coverage(_: Request) -> JSONResponse:
+        return JSONResponse(table.implemented())
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await platform.start()
+        ready["ok"] = True
+        LOG.info("Kiln %s ready on %s:%s (data dir %s)", __version__, settings.host, settings.port,
+                 settings.data_dir)
+        try:
+            yield
+        finally:
+            ready["ok"] = False
+            await platform.stop()
+
+    routes = [
+        Route("/_kiln/health", health),
+        Route("/_kiln/status", status),
+        Route("/_kiln/coverage", coverage),
+    ]
+    admin = Starlette(routes=routes, lifespan=lifespan)
+    admin.state.platform = platform
+    return KilnApp(admin, gateway)
+
+
+class KilnApp:
+    """Top-level ASGI app: `/_kiln/...` and lifespan go to the admin app, all else to the AWS gateway
+    directly (no router on the data path)."""
+
+    def __init__(self, admin: Starlette, gateway: Gateway) -> None:
+        self.admin = admin
+        self.gateway = gateway
+        self.state = admin.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" or scope.get("path", "").startswith("/_kiln/"):
+            await self.admin(scope, receive, send)
+        else:
+            await self.gateway(scope, receive, send)

@@ -1,0 +1,177 @@
+"""The ASGI entry point of the AWS wire APIs: route -> parse -> validate -> dispatch -> serialize.
+
+Errors are classified here: `AwsError` goes out as itself, a domain error through the owning
+provider's mapping, anything else is Kiln's bug: logged with its traceback, answered as a 500
+`InternalFailure` that never leaks the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+from botocore.model import OperationModel, ServiceModel
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from kiln.aws import errors, routing, validate
+from kiln.aws.context import RequestContext
+from kiln.aws.dispatch import DispatchTable
+from kiln.aws.protocol.chunked import ChunkedDecoder, is_aws_chunked
+from kiln.aws.protocol.common import Codec, HttpRequest, HttpResponse
+from kiln.aws.protocol.json import JsonCodec
+from kiln.aws.protocol.query import QueryCodec
+from kiln.aws.protocol.rest_json import RestJsonCodec
+from kiln.aws.protocol.rest_xml import RestXmlCodec
+from kiln.aws.specs import service_model
+from kiln.core import ids
+from kiln.core.errors import DomainError
+from kiln.core.scope import Scope as KilnScope
+
+LOG = logging.getLogger(__name__)
+
+MAX_BUFFERED_BODY = 64 * 1024 * 1024  # non-streaming bodies are read whole; beyond this: 413
+
+CODECS: dict[str, Codec] = {
+    "json": JsonCodec(),
+    "rest-json": RestJsonCodec(),
+    "rest-xml": RestXmlCodec(),
+    "query": QueryCodec(),
+}
+
+
+class BodyStream:
+    """A request body handed to a streaming handler: async-iterable bytes, plus trailing headers."""
+
+    def __init__(self, source: AsyncIterator[bytes], trailers: dict[str, str] | None = None) -> None:
+        self._source = source
+        self.trailers = trailers if trailers is not None else {}
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._source.__aiter__()
+
+
+def protocol_for(service: ServiceModel, content_type: str) -> str:
+    """The codec for a request. CloudWatch speaks JSON 1.0 (current botocore) or query (older)."""
+    protocols = service.metadata.get("protocols") or [service.protocol]
+    if "json" in protocols and content_type.startswith("application/x-amz-json"):
+        return "json"
+    if "query" in protocols and content_type.startswith("application/x-www-form-urlencoded"):
+        return "query"
+    for name in protocols:
+        if name in CODECS:
+            return name
+    return service.protocol
+
+
+class Gateway:
+    def __init__(self, table: DispatchTable, account_id: str, region: str,
+                 own_hosts: tuple[str, ...] = ("localhost", "127.0.0.1")) -> None:
+        self.table = table
+        self.account_id = account_id
+        self.region = region
+        self.own_hosts = own_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await self._to_starlette(response, request.method)(scope, receive, send)
+
+    async def handle(self, request: Request) -> HttpResponse:
+        headers = request.headers
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        query = parse_qsl(raw_query, keep_blank_values=True)
+        path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
+        cred = routing.credential(headers, dict(query))
+        service_name = routing.service_for(headers, path, cred)
+        if service_name == "s3":
+            bucket = routing.virtual_host_bucket(headers.get("host", ""), self.own_hosts)
+            if bucket:
+                path = f"/{bucket}{path}"
+        service = service_model(service_name)
+        codec = CODECS[protocol_for(service, headers.get("content-type", ""))]
+        ctx = RequestContext(service_name, "", KilnScope(self.account_id, cred.region if cred else self.region),
+                             ids.request_id(), cred.access_key if cred else "anonymous",
+                             headers.get("host", ""))
+        http = HttpRequest(request.method, path, query, headers)
+        operation: OperationModel | None = None
+        try:
+            if codec.routes_by_body:
+                http.body = await self._read_body(request)
+            operation = codec.find_operation(service, http)
+            ctx.operation = operation.name
+            handler = self.table.get(service_name, operation.name)
+            if handler is None:
+                raise errors.NotImplementedOperation(
+                    f"Operation {operation.name} of service {service_name} is not implemented by Kiln yet.")
+            if codec.streams_input(operation):
+                http.stream = self._stream(request)
+            elif not codec.routes_by_body:
+                http.body = await self._read_body(request)
+            params = codec.parse(operation, http)
+            violations = validate.collect(operation.input_shape, params)
+            if violations:
+                raise self._validation_error(service_name)(validate.message(violations))
+            ctx.headers = {k.lower(): v for k, v in headers.items()}
+            result = await self._call(handler, ctx, params)
+            response = codec.serialize(operation, result, ctx)
+        except errors.AwsError as err:
+            response = codec.serialize_error(service, operation, err, ctx)
+        except DomainError as err:
+            handler = self.table.get(service_name, ctx.operation) if ctx.operation else None
+            mapped = handler.provider.domain_errors(err) if handler else errors.InternalFailure(err.message)
+            response = codec.serialize_error(service, operation, mapped, ctx)
+        except Exception:
+            LOG.exception("internal error in %s:%s", service_name, ctx.operation or "?")
+            response = codec.serialize_error(service, operation, errors.InternalFailure(
+                "We encountered an internal error. Please try again."), ctx)
+        response.headers.setdefault("x-amzn-RequestId", ctx.request_id)
+        if service_name == "s3":
+            response.headers.setdefault("x-amz-request-id", ctx.request_id)
+        return response
+
+    @staticmethod
+    def _validation_error(service_name: str) -> type[errors.AwsError]:
+        if service_name in ("sagemaker-runtime", "sagemaker-featurestore-runtime"):
+            return errors.ValidationError
+        if service_name == "s3":
+            return errors.error("InvalidArgument")
+        return errors.ValidationException
+
+    async def _call(self, handler: Any, ctx: RequestContext, params: dict[str, Any]) -> Any:
+        if handler.is_async:
+            return await handler.fn(ctx, params)
+        return await run_in_threadpool(handler.fn, ctx, params)
+
+    async def _read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BUFFERED_BODY:
+            raise errors.error("RequestEntityTooLarge", 413)(
+                f"Request body of {declared} bytes exceeds the {MAX_BUFFERED_BODY}-byte limit.")
+        body = bytearray()
+        async for chunk in self._stream(request):
+            body += chunk
+            if len(body) > MAX_BUFFERED_BODY:
+                raise errors.error("RequestEntityTooLarge", 413)("Request body too large.")
+        return bytes(body)
+
+    def _stream(self, request: Request) -> BodyStream:
+        raw = request.stream()
+        if is_aws_chunked(request.headers):
+            decoder = ChunkedDecoder(raw)
+            return BodyStream(decoder.__aiter__(), decoder.trailers)
+        return BodyStream(raw)
+
+    @staticmethod
+    def _to_starlette(response: HttpResponse, method: str) -> Response:
+        body = response.body
+        if isinstance(body, bytes | bytearray):
+            return Response(b"" if method == "HEAD" else bytes(body), response.status, response.headers)
+        streaming = StreamingResponse(body, response.status, response.headers)
+        return streaming
