@@ -12,6 +12,9 @@ from kiln.aws.dispatch import Provider
 from kiln.config import Settings
 from kiln.core.state.db import Database, Migration
 from kiln.services.identity.provider import IamProvider, StsProvider
+from kiln.services.logs import tables as logs_tables
+from kiln.services.logs.provider import LogsProvider
+from kiln.services.logs.store import LogStore
 
 LOG = logging.getLogger(__name__)
 
@@ -24,14 +27,16 @@ class Platform:
         applied = self.db.migrate(self.migrations())
         if applied:
             LOG.info("applied migrations: %s", ", ".join(applied))
+        self.logs = LogStore(self.db)
 
     @staticmethod
     def migrations() -> list[Migration]:
         out: list[Migration] = []
+        out += logs_tables.MIGRATIONS
         return out
 
     def providers(self) -> list[Provider]:
-        return [StsProvider(self.settings.role_name), IamProvider()]
+        return [StsProvider(self.settings.role_name), IamProvider(), LogsProvider(self.logs)]
 
     async def start(self) -> None:
         """Recover from a crash and start background loops."""
@@ -41,4 +46,4 @@ class Platform:
 
     def status(self) -> dict[str, Any]:
         return {"dataDir": str(self.settings.data_dir), "accountId": self.settings.account_id,
-                "region": self.settings.region, "resources": {}}
+                "region": self.settings.region, "resources": {**self.logs.counts()}}
