@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -16,6 +17,8 @@ from kiln import __version__
 from kiln.aws.dispatch import DispatchTable
 from kiln.aws.gateway import Gateway
 from kiln.config import Settings
+from kiln.core.errors import InvalidState, NotFound
+from kiln.core.scope import Scope as KilnScope
 from kiln.platform import Platform
 
 LOG = logging.getLogger(__name__)
@@ -38,6 +41,17 @@ def build_app(settings: Settings) -> KilnApp:
     async def coverage(_: Request) -> JSONResponse:
         return JSONResponse(table.implemented())
 
+    async def interrupt(request: Request) -> JSONResponse:
+        """Kiln-only: inject a spot interruption into a running managed-spot training job."""
+        scope = KilnScope(settings.account_id, request.query_params.get("region", settings.region))
+        try:
+            job = await run_in_threadpool(platform.training.interrupt, scope, request.path_params["name"])
+        except NotFound as exc:
+            return JSONResponse({"error": exc.message}, status_code=404)
+        except InvalidState as exc:
+            return JSONResponse({"error": exc.message}, status_code=409)
+        return JSONResponse({"trainingJobName": job.name, "status": job.status.value})
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await platform.start()
@@ -54,6 +68,7 @@ def build_app(settings: Settings) -> KilnApp:
         Route("/_kiln/health", health),
         Route("/_kiln/status", status),
         Route("/_kiln/coverage", coverage),
+        Route("/_kiln/training-jobs/{name}/interrupt", interrupt, methods=["POST"]),
     ]
     admin = Starlette(routes=routes, lifespan=lifespan)
     admin.state.platform = platform

@@ -23,6 +23,18 @@ class Settings(BaseSettings):
     role_name: str = "KilnExecutionRole"
     database_url: str | None = None  # default: sqlite:///<data_dir>/kiln.db
     log_level: str = "info"
+    # Jobs: SIGTERM, then this long before SIGKILL, on stop / timeout / spot interruption.
+    stop_grace_seconds: float = 30.0
+    # Managed spot: mean seconds between injected interruptions (0 = only `kiln spot interrupt`).
+    spot_mtbi_seconds: float = 0.0
+    # Managed spot: how long "capacity" takes to come back after an interruption.
+    spot_restart_delay_seconds: float = 1.0
+
+    @property
+    def url(self) -> str:
+        """How jobs and replicas on this machine reach the server."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def db_url(self) -> str:

@@ -11,10 +11,26 @@ from typing import Any
 from kiln.aws.dispatch import Provider
 from kiln.config import Settings
 from kiln.core.state.db import Database, Migration
+from kiln.execution.slots import SlotPool
 from kiln.services.identity.provider import IamProvider, StsProvider
 from kiln.services.logs import tables as logs_tables
 from kiln.services.logs.provider import LogsProvider
 from kiln.services.logs.store import LogStore
+from kiln.services.metrics import tables as metrics_tables
+from kiln.services.metrics.provider_cloudwatch import CloudWatchProvider
+from kiln.services.metrics.provider_sagemaker_metrics import SageMakerMetricsProvider
+from kiln.services.metrics.store import MetricStore
+from kiln.services.s3 import tables as s3_tables
+from kiln.services.s3.provider import S3Provider
+from kiln.services.s3.store import ObjectStore
+from kiln.services.tags import store as tags_store
+from kiln.services.tags.provider import TagsProvider
+from kiln.services.training import tables as training_tables
+from kiln.services.training.provider import TrainingProvider
+from kiln.services.training.reconciler import TrainingReconciler
+from kiln.services.training.repository import TrainingJobRepository
+from kiln.services.training.runner import RunnerDeps
+from kiln.services.training.service import TrainingService
 
 LOG = logging.getLogger(__name__)
 
@@ -28,22 +44,47 @@ class Platform:
         if applied:
             LOG.info("applied migrations: %s", ", ".join(applied))
         self.logs = LogStore(self.db)
+        self.objects = ObjectStore(self.db, settings.data_dir / "objects")
+        self.metrics = MetricStore(self.db)
+        self.tags = tags_store.TagStore(self.db)
+        self.slots = SlotPool()
+        self.training = TrainingService(TrainingJobRepository(self.db))
+        self.training_reconciler = TrainingReconciler(RunnerDeps(
+            service=self.training, objects=self.objects, logs=self.logs, metrics=self.metrics, slots=self.slots,
+            jobs_dir=settings.data_dir / "jobs" / "training", cache_dir=settings.data_dir / "cache",
+            endpoint_url=settings.url, owner=str(settings.data_dir.resolve()),
+            stop_grace=settings.stop_grace_seconds, spot_mtbi=settings.spot_mtbi_seconds,
+            spot_restart_delay=settings.spot_restart_delay_seconds))
+        self.training.notify = self.training_reconciler.notify
 
     @staticmethod
     def migrations() -> list[Migration]:
         out: list[Migration] = []
         out += logs_tables.MIGRATIONS
+        out += s3_tables.MIGRATIONS
+        out += metrics_tables.MIGRATIONS
+        out += tags_store.MIGRATIONS
+        out += training_tables.MIGRATIONS
         return out
 
     def providers(self) -> list[Provider]:
-        return [StsProvider(self.settings.role_name), IamProvider(), LogsProvider(self.logs)]
+        return [StsProvider(self.settings.role_name), IamProvider(), LogsProvider(self.logs),
+                S3Provider(self.objects),
+                CloudWatchProvider(self.metrics), SageMakerMetricsProvider(self.metrics),
+                TagsProvider(self.tags), TrainingProvider(self.training, self.tags)]
 
     async def start(self) -> None:
         """Recover from a crash and start background loops."""
+        self.objects.recover()
+        await self.training_reconciler.start()
 
     async def stop(self) -> None:
+        await self.training_reconciler.stop()
         self.db.dispose()
 
     def status(self) -> dict[str, Any]:
         return {"dataDir": str(self.settings.data_dir), "accountId": self.settings.account_id,
-                "region": self.settings.region, "resources": {**self.logs.counts()}}
+                "region": self.settings.region, "resources": {**self.logs.counts(),
+                                                                 "buckets": self.objects.bucket_count(),
+                                                                 "metricSeries": self.metrics.count_series(),
+                                                                 "trainingJobs": self.training.repo.count()}}

@@ -1,0 +1,77 @@
+"""SageMaker training-job operations. Translation only; the logic lives in TrainingService."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiln.aws.context import RequestContext
+from kiln.aws.dispatch import Provider, operation
+from kiln.aws.errors import (
+    AwsError,
+    InternalFailure,
+    ResourceInUse,
+    ResourceLimitExceeded,
+    ValidationException,
+)
+from kiln.aws.pagination import page
+from kiln.core import errors as domain
+from kiln.services.tags.store import TagStore
+from kiln.services.training import wire
+from kiln.services.training.service import TrainingService
+
+_SORT_KEYS = {"Name": lambda j: j.name, "CreationTime": lambda j: j.created_at, "Status": lambda j: j.status.value}
+
+
+class TrainingProvider(Provider):
+    service = "sagemaker"
+
+    def __init__(self, jobs: TrainingService, tags: TagStore) -> None:
+        self.jobs = jobs
+        self.tags = tags
+
+    def domain_errors(self, err: domain.DomainError) -> AwsError:
+        match err:
+            case domain.NotFound():
+                return ValidationException("Requested resource not found.")
+            case domain.AlreadyExists():
+                return ResourceInUse(err.message)
+            case domain.InvalidState() | domain.InvalidInput():
+                return ValidationException(err.message)
+            case domain.LimitExceeded():
+                return ResourceLimitExceeded(err.message)
+        return InternalFailure("An internal error occurred.")
+
+    @operation("CreateTrainingJob")
+    def create_training_job(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        job = self.jobs.create(ctx.scope, request)
+        if request.get("Tags"):
+            self.tags.add(job.arn, request["Tags"])
+        return {"TrainingJobArn": job.arn}
+
+    @operation("DescribeTrainingJob")
+    def describe_training_job(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        return wire.describe(self.jobs.get(ctx.scope, request["TrainingJobName"]))
+
+    @operation("StopTrainingJob")
+    def stop_training_job(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        self.jobs.stop(ctx.scope, request["TrainingJobName"])
+        return {}
+
+    @operation("ListTrainingJobs")
+    def list_training_jobs(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        jobs = list(self.jobs.repo.list(ctx.scope))
+        r = request
+        if "NameContains" in r:
+            jobs = [j for j in jobs if r["NameContains"].lower() in j.name.lower()]
+        if "StatusEquals" in r:
+            jobs = [j for j in jobs if j.status.value == r["StatusEquals"]]
+        for key, attr, after in (("CreationTimeAfter", "created_at", True), ("CreationTimeBefore", "created_at", False),
+                                 ("LastModifiedTimeAfter", "modified_at", True),
+                                 ("LastModifiedTimeBefore", "modified_at", False)):
+            if key in r:
+                bound = r[key].timestamp()
+                jobs = [j for j in jobs if (getattr(j, attr) > bound if after else getattr(j, attr) < bound)]
+        descending = r.get("SortOrder", "Descending") == "Descending"
+        jobs.sort(key=_SORT_KEYS[r.get("SortBy", "CreationTime")], reverse=descending)
+        items, token = page(jobs, r.get("NextToken"), r.get("MaxResults"))
+        return {"TrainingJobSummaries": [wire.summary(j) for j in items], "NextToken": token}

@@ -1,0 +1,96 @@
+"""Keeps every in-progress training job driven by a runner, and recovers after a crash.
+
+At start-up, job processes left by a previous server on the same data dir are killed, then every
+job that was in progress is settled: spot jobs resume from their checkpoints (it is an interruption
+as far as they are concerned); other jobs fail with a clear reason, because their processes are gone;
+`Stopping` jobs become `Stopped`. After that, a loop wakes on every create/stop (or every second)
+and starts a runner for each in-progress job that has none. The loop never dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from kiln.core.jobs.lifecycle import JobStatus, SecondaryStatus
+from kiln.execution.local.process import kill_orphans
+from kiln.services.training.runner import RunnerDeps, TrainingRunner
+
+LOG = logging.getLogger(__name__)
+RESTART_REASON = ("InternalServerError: the Kiln server stopped while this job was running, and the job's "
+                  "processes ended with it. Start the job again (spot jobs resume from their checkpoints).")
+
+
+class TrainingReconciler:
+    def __init__(self, deps: RunnerDeps) -> None:
+        self.deps = deps
+        self.runners: dict[str, asyncio.Task[None]] = {}
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """Thread-safe: wake the loop now (called after create/stop)."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def recover(self) -> None:
+        killed = kill_orphans(self.deps.owner)
+        if killed:
+            LOG.warning("killed %d orphaned job process(es) from a previous server", len(killed))
+        service = self.deps.service
+        for job in service.repo.list(statuses=(JobStatus.IN_PROGRESS.value, JobStatus.STOPPING.value)):
+            if job.status == JobStatus.STOPPING:
+                service.advance(job, JobStatus.STOPPED, SecondaryStatus.STOPPED,
+                                "The Kiln server restarted while the job was stopping")
+            elif job.spot and job.attempts > 0:
+                service.advance(job, None, SecondaryStatus.INTERRUPTED,
+                                "The Kiln server restarted; treated as a spot interruption",
+                                interruptions=job.interruptions + 1)
+                LOG.info("spot job %s will resume from its checkpoint", job.name)
+            elif job.attempts > 0 or job.secondary_status != SecondaryStatus.STARTING:
+                service.advance(job, JobStatus.FAILED, SecondaryStatus.FAILED, failure_reason=RESTART_REASON)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        await asyncio.to_thread(self.recover)
+        self._task = asyncio.create_task(self._run(), name="training-reconciler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for task in list(self.runners.values()):
+            task.cancel()
+        for task in list(self.runners.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                LOG.exception("training reconciler tick failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+
+    async def tick(self) -> None:
+        for name, task in list(self.runners.items()):
+            if task.done():
+                del self.runners[name]
+        jobs = await asyncio.to_thread(lambda: list(self.deps.service.repo.list(
+            statuses=(JobStatus.IN_PROGRESS.value, JobStatus.STOPPING.value))))
+        for job in jobs:
+            if job.arn in self.runners:
+                continue
+            if job.status == JobStatus.STOPPING:
+                self.deps.service.advance(job, JobStatus.STOPPED, SecondaryStatus.STOPPED)
+                continue
+            runner = TrainingRunner(self.deps, job)
+            self.runners[job.arn] = asyncio.create_task(runner.run(), name=f"training:{job.name}")
