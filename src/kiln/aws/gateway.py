@@ -134,6 +134,10 @@ class Gateway:
         response.headers.setdefault("x-amzn-RequestId", ctx.request_id)
         if service_name == "s3":
             response.headers.setdefault("x-amz-request-id", ctx.request_id)
+        if response.status >= 300 and headers.get("expect", "").lower() == "100-continue":
+            # The client holds the body back until "100 Continue", which an early error never sends:
+            # the body's bytes would be read as the next request, so this connection must end.
+            response.headers["Connection"] = "close"
         return response
 
     @staticmethod

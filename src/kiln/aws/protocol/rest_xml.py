@@ -72,6 +72,8 @@ class RestXmlCodec(Codec):
         status = int(operation.http.get("responseCode", 200))
         headers, located = rest.serialize_located(shape, result)
         status = located or status
+        if operation.name == "GetObject" and result.get("ContentRange"):
+            status = 206  # S3 answers a ranged GET with Partial Content; the model has no status member
         body: Any = b""
         payload = rest.payload_member(shape)
         if payload is not None:
@@ -102,7 +104,7 @@ class RestXmlCodec(Codec):
     def serialize_error(self, service: ServiceModel, operation: OperationModel | None, err: AwsError,
                         ctx: RequestContext) -> HttpResponse:
         headers = {"x-amz-request-id": ctx.request_id, **err.headers}
-        if operation is not None and operation.http.get("method") == "HEAD":
+        if (operation is not None and operation.http.get("method") == "HEAD") or err.status == 304:
             return HttpResponse(err.status, headers, b"")
         root = ET.Element("Error")
         ET.SubElement(root, "Code").text = err.code

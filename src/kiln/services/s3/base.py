@@ -1,0 +1,88 @@
+"""What the S3 operation groups share: the store, the bucket-owner check, receiving a body."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from kiln.aws.context import RequestContext
+from kiln.aws.dispatch import Provider
+from kiln.aws.protocol.chunked import is_aws_chunked
+from kiln.services.s3 import checksums as cks
+from kiln.services.s3 import wire
+from kiln.services.s3.blobs import StagedBlob, discard_staged
+from kiln.services.s3.errors import AccessDenied, IncompleteBody, InvalidArgument
+from kiln.services.s3.models import Bucket
+from kiln.services.s3.multipart import Multipart
+from kiln.services.s3.store import ObjectStore
+
+_SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class S3Base(Provider):
+    service = "s3"
+    store: ObjectStore
+    multipart: Multipart
+
+    def bucket(self, ctx: RequestContext, request: dict[str, Any]) -> Bucket:
+        """The request's bucket (NoSuchBucket), checked against x-amz-expected-bucket-owner (403)."""
+        bucket = self.store.bucket(request["Bucket"])
+        self.check_owner(bucket, request.get("ExpectedBucketOwner"))
+        return bucket
+
+    @staticmethod
+    def check_owner(bucket: Bucket, expected: str | None) -> None:
+        if expected is not None and expected != bucket.account_id:
+            raise AccessDenied("Access Denied")
+
+    def precheck(self, request: dict[str, Any]) -> None:
+        """Before reading a body: the bucket exists, the key is valid, the owner is as expected."""
+        if request.get("ExpectedBucketOwner") is not None:
+            self.check_owner(self.store.bucket(request["Bucket"]), request["ExpectedBucketOwner"])
+        self.store.check_target(request["Bucket"], request["Key"])
+
+    async def receive(self, ctx: RequestContext, request: dict[str, Any],
+                      default_algorithm: str | None = None) -> tuple[StagedBlob, dict[str, str]]:
+        """Stream the request body to a staged blob and verify every digest the client declared.
+
+        Returns:
+            the staged blob and the checksums to store (algorithm -> base64).
+        """
+        headers = ctx.headers
+        algorithms = wire.requested_algorithms(request, headers, default_algorithm)
+        sha = headers.get("x-amz-content-sha256", "")
+        sign = bool(_SHA256_HEX.match(sha))
+        body = request.get("Body")
+        if body is None or isinstance(body, bytes | bytearray):
+            body = _once(bytes(body or b""))
+        try:
+            staged = await self.store.receive(body, algorithms, sha256_payload=sign,
+                                              expected_size=_declared_size(headers))
+        except ClientDisconnect as exc:
+            raise IncompleteBody("The request body terminated unexpectedly") from exc
+        trailers = getattr(body, "trailers", {}) or {}
+        try:
+            checksums = cks.verify(staged.digests, staged.md5, content_md5=request.get("ContentMD5"),
+                                   declared=wire.declared_checksums(request, trailers),
+                                   payload_sha256=(sha, staged.sha256_hex) if sign else None)
+        except BaseException:
+            await run_in_threadpool(discard_staged, staged)
+            raise
+        return staged, checksums
+
+
+def _declared_size(headers: dict[str, str]) -> int | None:
+    raw = headers.get("x-amz-decoded-content-length") if is_aws_chunked(headers) else headers.get("content-length")
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InvalidArgument("Content-Length is not a number") from exc
+
+
+async def _once(data: bytes) -> Any:
+    yield data

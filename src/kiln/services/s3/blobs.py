@@ -1,0 +1,295 @@
+"""Blob files: the bytes of objects and parts, written atomically, never named after a key.
+
+Layout under the store root: `<xx>/<32 hex>` immutable blob files (xx = the first two hex digits)
+and `.tmp/` for writes in progress. A write streams into `.tmp/`, fsyncs, and is renamed into place
+only when complete; the caller then commits a metadata row that names the blob. Whatever a crash
+leaves behind (temp files, placed blobs no row names) is removed by `sweep()` at start-up.
+
+Readers *pin* the blobs they stream; deleting a pinned blob is deferred until its last reader
+unpins, so an overwrite or delete never cuts a download short. Thread-safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import shutil
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from kiln.services.s3.checksums import BodyDigests
+from kiln.services.s3.models import Segment
+
+LOG = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024  # read/write unit of the data path
+TEMP_DIR = ".tmp"
+
+
+@dataclass(frozen=True, slots=True)
+class StagedBlob:
+    """A complete, fsynced temp file and the digests of its bytes."""
+
+    temp: Path
+    size: int
+    md5: bytes
+    digests: dict[str, bytes]
+    sha256_hex: str | None = None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobFiles:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.temp_dir = root / TEMP_DIR
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._pins: Counter[str] = Counter()
+        self._doomed: set[str] = set()
+
+    def path(self, blob: str) -> Path:
+        return self.root / blob
+
+    def new_temp(self) -> Path:
+        return self.temp_dir / f"{uuid.uuid4().hex}.part"
+
+    def place(self, temp: Path) -> str:
+        """Move a finished temp file to a fresh blob name (atomic rename); return the name."""
+        name = uuid.uuid4().hex
+        blob = f"{name[:2]}/{name}"
+        target = self.root / blob
+        target.parent.mkdir(exist_ok=True)
+        os.replace(temp, target)
+        _fsync_dir(target.parent)
+        return blob
+
+    def duplicate(self, blob: str) -> str:
+        """A new blob with the same bytes (a hard link: blobs are immutable, so sharing is safe)."""
+        name = uuid.uuid4().hex
+        new = f"{name[:2]}/{name}"
+        target = self.root / new
+        target.parent.mkdir(exist_ok=True)
+        try:
+            os.link(self.root / blob, target)
+        except OSError:
+            temp = self.new_temp()
+            shutil.copyfile(self.root / blob, temp)
+            with open(temp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(temp, target)
+        _fsync_dir(target.parent)
+        return new
+
+    # Pinning and deletion.
+
+    def pin(self, blobs: Sequence[str]) -> bool:
+        """Pin blobs for reading. False when one is already gone (the caller reloads the row)."""
+        with self._lock:
+            if any(b in self._doomed or not (self.root / b).exists() for b in blobs):
+                return False
+            self._pins.update(blobs)
+            return True
+
+    def unpin(self, blobs: Sequence[str]) -> None:
+        with self._lock:
+            for b in blobs:
+                self._pins[b] -= 1
+                if self._pins[b] <= 0:
+                    del self._pins[b]
+                    if b in self._doomed:
+                        self._doomed.discard(b)
+                        self._unlink(b)
+
+    def remove(self, blobs: Iterable[str]) -> None:
+        """Delete blobs no row names any more (now, or when their last reader unpins)."""
+        with self._lock:
+            for b in blobs:
+                if self._pins.get(b):
+                    self._doomed.add(b)
+                else:
+                    self._unlink(b)
+
+    def _unlink(self, blob: str) -> None:
+        try:
+            (self.root / blob).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            LOG.warning("could not delete blob %s; start-up recovery will retry", blob, exc_info=True)
+
+    # Recovery.
+
+    def sweep(self, referenced: set[str]) -> tuple[int, int]:
+        """Delete every temp file and every blob not in `referenced`. Only safe with no writer running.
+
+        Returns:
+            (temp files removed, orphan blobs removed).
+        """
+        temps = 0
+        for entry in os.scandir(self.temp_dir):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                temps += 1
+        orphans = 0
+        for blob in self.scan():
+            if blob not in referenced:
+                self._unlink(blob)
+                orphans += 1
+        return temps, orphans
+
+    def scan(self) -> Iterator[str]:
+        for sub in os.scandir(self.root):
+            if sub.is_dir() and len(sub.name) == 2 and sub.name != TEMP_DIR:
+                for entry in os.scandir(sub.path):
+                    yield f"{sub.name}/{entry.name}"
+
+
+class BlobWriter:
+    """Writes one blob into a temp file, digesting as it goes. Not thread-safe: one writer per body."""
+
+    def __init__(self, files: BlobFiles, algorithms: Iterable[str] = (), *, sha256_payload: bool = False) -> None:
+        self.digests = BodyDigests(algorithms, sha256_payload=sha256_payload)
+        self.temp = files.new_temp()
+        self._file: BinaryIO | None = open(self.temp, "wb", buffering=0)  # noqa: SIM115
+
+    @property
+    def size(self) -> int:
+        return self.digests.size
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert self._file is not None
+        self.digests.update(data)
+        view = memoryview(data)
+        while view:
+            n = self._file.write(view)
+            view = view[n:] if n else view
+
+    def finish(self) -> StagedBlob:
+        """fsync and close. The temp file is complete and durable when this returns."""
+        assert self._file is not None
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        d = self.digests
+        return StagedBlob(self.temp, d.size, d.md5.digest(), d.results(), d.sha256_hex())
+
+    def discard(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        with contextlib.suppress(FileNotFoundError):
+            self.temp.unlink()
+
+
+def discard_staged(staged: StagedBlob) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        staged.temp.unlink()
+
+
+def iter_segments(files: BlobFiles, segments: Sequence[Segment], start: int, end: int,
+                  chunk: int = CHUNK) -> Iterator[bytes]:
+    """The bytes [start, end] (inclusive) of an object made of `segments`, in chunks of `chunk`."""
+    offset = 0
+    for seg in segments:
+        seg_start, seg_end = offset, offset + seg.size - 1
+        offset += seg.size
+        if seg_end < start or seg.size == 0:
+            continue
+        if seg_start > end:
+            break
+        lo = max(start, seg_start) - seg_start
+        remaining = min(end, seg_end) - seg_start - lo + 1
+        with open(files.path(seg.blob), "rb", buffering=0) as f:
+            f.seek(lo)
+            while remaining > 0:
+                data = f.read(min(chunk, remaining))
+                if not data:
+                    raise OSError(f"blob {seg.blob} is shorter than its recorded size")
+                remaining -= len(data)
+                yield data
+
+
+class SegmentReader(io.RawIOBase):
+    """A seekable, read-only file over an object's segments. Unpins them on close."""
+
+    def __init__(self, files: BlobFiles, segments: Sequence[Segment], pinned: bool = True) -> None:
+        super().__init__()
+        self._files = files
+        self._segments = tuple(segments)
+        self._starts: list[int] = []
+        total = 0
+        for s in self._segments:
+            self._starts.append(total)
+            total += s.size
+        self._size = total
+        self._pos = 0
+        self._pinned = pinned
+        self._open: tuple[int, BinaryIO] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._pos >= self._size:
+            return 0
+        index = self._segment_at(self._pos)
+        within = self._pos - self._starts[index]
+        f = self._file(index)
+        f.seek(within)
+        want = min(len(buffer), self._segments[index].size - within)
+        n = f.readinto(memoryview(buffer)[:want])  # type: ignore[attr-defined]
+        if not n:
+            raise OSError("blob is shorter than its recorded size")
+        self._pos += n
+        return int(n)
+
+    def _segment_at(self, pos: int) -> int:
+        import bisect
+
+        i = bisect.bisect_right(self._starts, pos) - 1
+        while self._segments[i].size == 0 or pos >= self._starts[i] + self._segments[i].size:
+            i += 1
+        return i
+
+    def _file(self, index: int) -> BinaryIO:
+        if self._open is None or self._open[0] != index:
+            if self._open is not None:
+                self._open[1].close()
+            path = self._files.path(self._segments[index].blob)
+            self._open = (index, open(path, "rb", buffering=0))  # noqa: SIM115
+        return self._open[1]
+
+    def close(self) -> None:
+        if not self.closed:
+            if self._open is not None:
+                self._open[1].close()
+                self._open = None
+            if self._pinned:
+                self._files.unpin([s.blob for s in self._segments])
+                self._pinned = False
+        super().close()
