@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     role_name: str = "KilnExecutionRole"
     database_url: str | None = None  # default: sqlite:///<data_dir>/kiln.db
     log_level: str = "info"
+    # vCPUs jobs and replicas may take on this machine (0 = its CPU count); GPUs: "0,1" or "" (none).
+    cpu_capacity: int = 0
+    gpus: str | None = None
     # Jobs: SIGTERM, then this long before SIGKILL, on stop / timeout / spot interruption.
     stop_grace_seconds: float = 30.0
     # Managed spot: mean seconds between injected interruptions (0 = only `kiln spot interrupt`).

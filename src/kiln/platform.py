@@ -11,7 +11,7 @@ from typing import Any
 from kiln.aws.dispatch import Provider
 from kiln.config import Settings
 from kiln.core.state.db import Database, Migration
-from kiln.execution.slots import SlotPool
+from kiln.execution.slots import SlotPool, host_gpus
 from kiln.services.identity.provider import IamProvider, StsProvider
 from kiln.services.logs import tables as logs_tables
 from kiln.services.logs.provider import LogsProvider
@@ -47,7 +47,7 @@ class Platform:
         self.objects = ObjectStore(self.db, settings.data_dir / "objects")
         self.metrics = MetricStore(self.db)
         self.tags = tags_store.TagStore(self.db)
-        self.slots = SlotPool()
+        self.slots = SlotPool(settings.cpu_capacity or None, host_gpus(settings.gpus))
         self.training = TrainingService(TrainingJobRepository(self.db))
         self.training_reconciler = TrainingReconciler(RunnerDeps(
             service=self.training, objects=self.objects, logs=self.logs, metrics=self.metrics, slots=self.slots,

@@ -10,9 +10,8 @@ import threading
 from dataclasses import dataclass
 
 
-def host_gpus() -> list[str]:
-    """GPU indices visible on this host (`KILN_GPUS` overrides, e.g. "0,1" or "" for none)."""
-    forced = os.environ.get("KILN_GPUS")
+def host_gpus(forced: str | None = None) -> list[str]:
+    """GPU indices visible on this host (`forced` overrides, e.g. "0,1" or "" for none)."""
     if forced is not None:
         return [g for g in forced.split(",") if g.strip()]
     if not shutil.which("nvidia-smi"):
@@ -35,7 +34,7 @@ class SlotPool:
     (an `ml.p3.8xlarge` still runs on a 2-core laptop, alone)."""
 
     def __init__(self, cpus: int | None = None, gpus: list[str] | None = None) -> None:
-        self.cpus = cpus or int(os.environ.get("KILN_CPU_CAPACITY", 0)) or os.cpu_count() or 1
+        self.cpus = cpus or os.cpu_count() or 1
         self.gpu_ids = list(gpus) if gpus is not None else host_gpus()
         self._free_cpus = self.cpus
         self._free_gpus = list(self.gpu_ids)
