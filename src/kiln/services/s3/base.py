@@ -13,7 +13,7 @@ from kiln.aws.dispatch import Provider
 from kiln.aws.protocol.chunked import is_aws_chunked
 from kiln.services.s3 import checksums as cks
 from kiln.services.s3 import wire
-from kiln.services.s3.blobs import StagedBlob, discard_staged
+from kiln.services.s3.blobs import StagedBlob
 from kiln.services.s3.errors import AccessDenied, IncompleteBody, InvalidArgument
 from kiln.services.s3.models import Bucket
 from kiln.services.s3.multipart import Multipart
@@ -69,7 +69,7 @@ class S3Base(Provider):
                                    declared=wire.declared_checksums(request, trailers),
                                    payload_sha256=(sha, staged.sha256_hex) if sign else None)
         except BaseException:
-            await run_in_threadpool(discard_staged, staged)
+            await run_in_threadpool(self.store.discard, staged)
             raise
         return staged, checksums
 

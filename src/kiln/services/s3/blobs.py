@@ -1,9 +1,12 @@
-"""Blob files: the bytes of objects and parts, written atomically, never named after a key.
+"""Blob files: the bytes of objects and parts, written durably, never named after a key.
 
-Layout under the store root: `<xx>/<32 hex>` immutable blob files (xx = the first two hex digits)
-and `.tmp/` for writes in progress. A write streams into `.tmp/`, fsyncs, and is renamed into place
-only when complete; the caller then commits a metadata row that names the blob. Whatever a crash
-leaves behind (temp files, placed blobs no row names) is removed by `sweep()` at start-up.
+Layout under the store root: `<xx>/<32 hex>` immutable blob files (xx = the first two hex digits of a
+random name). A write streams straight into a fresh blob file that no metadata row names yet, so
+nobody can see it; it is fsynced when complete, and only then does the caller commit the row that
+names it (on ext4, XFS and btrfs, fsync of a new file also makes its directory entry durable, so one
+fsync per write suffices). Until that commit the blob is an orphan: a crash mid-write leaves only
+orphans, and `sweep()` deletes them at start-up. `.tmp/` holds nothing in normal operation; what a
+crash leaves there is swept too.
 
 Readers *pin* the blobs they stream; deleting a pinned blob is deferred until its last reader
 unpins, so an overwrite or delete never cuts a download short. Thread-safe.
@@ -35,21 +38,13 @@ TEMP_DIR = ".tmp"
 
 @dataclass(frozen=True, slots=True)
 class StagedBlob:
-    """A complete, fsynced temp file and the digests of its bytes."""
+    """A complete, fsynced blob no row names yet, and the digests of its bytes."""
 
-    temp: Path
+    blob: str
     size: int
     md5: bytes
     digests: dict[str, bytes]
     sha256_hex: str | None = None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class BlobFiles:
@@ -64,34 +59,22 @@ class BlobFiles:
     def path(self, blob: str) -> Path:
         return self.root / blob
 
-    def new_temp(self) -> Path:
-        return self.temp_dir / f"{uuid.uuid4().hex}.part"
-
-    def place(self, temp: Path) -> str:
-        """Move a finished temp file to a fresh blob name (atomic rename); return the name."""
+    def new_blob(self) -> str:
+        """A fresh blob name, its directory created."""
         name = uuid.uuid4().hex
-        blob = f"{name[:2]}/{name}"
-        target = self.root / blob
-        target.parent.mkdir(exist_ok=True)
-        os.replace(temp, target)
-        _fsync_dir(target.parent)
-        return blob
+        (self.root / name[:2]).mkdir(exist_ok=True)
+        return f"{name[:2]}/{name}"
 
     def duplicate(self, blob: str) -> str:
         """A new blob with the same bytes (a hard link: blobs are immutable, so sharing is safe)."""
-        name = uuid.uuid4().hex
-        new = f"{name[:2]}/{name}"
+        new = self.new_blob()
         target = self.root / new
-        target.parent.mkdir(exist_ok=True)
         try:
             os.link(self.root / blob, target)
         except OSError:
-            temp = self.new_temp()
-            shutil.copyfile(self.root / blob, temp)
-            with open(temp, "rb+") as f:
+            shutil.copyfile(self.root / blob, target)
+            with open(target, "rb+") as f:
                 os.fsync(f.fileno())
-            os.replace(temp, target)
-        _fsync_dir(target.parent)
         return new
 
     # Pinning and deletion.
@@ -134,7 +117,7 @@ class BlobFiles:
     # Recovery.
 
     def sweep(self, referenced: set[str]) -> tuple[int, int]:
-        """Delete every temp file and every blob not in `referenced`. Only safe with no writer running.
+        """Delete every temp file and every blob not in `referenced`. Only safe before any write starts.
 
         Returns:
             (temp files removed, orphan blobs removed).
@@ -159,12 +142,13 @@ class BlobFiles:
 
 
 class BlobWriter:
-    """Writes one blob into a temp file, digesting as it goes. Not thread-safe: one writer per body."""
+    """Writes one blob, digesting as it goes. Not thread-safe: one writer per body."""
 
     def __init__(self, files: BlobFiles, algorithms: Iterable[str] = (), *, sha256_payload: bool = False) -> None:
         self.digests = BodyDigests(algorithms, sha256_payload=sha256_payload)
-        self.temp = files.new_temp()
-        self._file: BinaryIO | None = open(self.temp, "wb", buffering=0)  # noqa: SIM115
+        self._files = files
+        self.blob = files.new_blob()
+        self._file: BinaryIO | None = open(files.path(self.blob), "xb", buffering=0)  # noqa: SIM115
 
     @property
     def size(self) -> int:
@@ -179,25 +163,25 @@ class BlobWriter:
             view = view[n:] if n else view
 
     def finish(self) -> StagedBlob:
-        """fsync and close. The temp file is complete and durable when this returns."""
+        """fsync and close: the blob is complete and durable when this returns."""
         assert self._file is not None
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
         d = self.digests
-        return StagedBlob(self.temp, d.size, d.md5.digest(), d.results(), d.sha256_hex())
+        return StagedBlob(self.blob, d.size, d.md5.digest(), d.results(), d.sha256_hex())
 
     def discard(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
         with contextlib.suppress(FileNotFoundError):
-            self.temp.unlink()
+            self._files.path(self.blob).unlink()
 
 
-def discard_staged(staged: StagedBlob) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        staged.temp.unlink()
+def discard_staged(files: BlobFiles, staged: StagedBlob) -> None:
+    """Delete a staged blob that will not be committed."""
+    files.remove([staged.blob])
 
 
 def iter_segments(files: BlobFiles, segments: Sequence[Segment], start: int, end: int,

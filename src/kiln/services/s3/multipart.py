@@ -104,7 +104,7 @@ class Multipart:
     def commit_part(self, bucket: str, key: str, upload_id: str, part_number: int, staged: StagedBlob,
                     checksums: dict[str, str]) -> Part:
         """Make a staged blob part `part_number` of the upload (replacing an earlier upload of it)."""
-        blob = self.files.place(staged.temp)
+        blob = staged.blob
         part = Part(part_number, staged.size, quoted_md5(staged.md5), datetime.now(UTC), blob, checksums)
         where = (PARTS.c.upload_id == upload_id) & (PARTS.c.part_number == part_number)
         try:

@@ -11,7 +11,6 @@ from kiln.aws.dispatch import operation
 from kiln.services.s3 import checksums as cks
 from kiln.services.s3 import wire
 from kiln.services.s3.base import S3Base
-from kiln.services.s3.blobs import discard_staged
 from kiln.services.s3.errors import InvalidArgument
 from kiln.services.s3.models import MAX_PART_NUMBER, Part, Upload
 from kiln.services.s3.multipart import PartRef
@@ -42,12 +41,8 @@ class MultipartOperations(S3Base):
                                   fields={"ArgumentName": "partNumber", "ArgumentValue": number})
         upload: Upload = await run_in_threadpool(self._upload_for_part, request)
         staged, checksums = await self.receive(ctx, request, upload.checksum_algorithm)
-        try:
-            part: Part = await run_in_threadpool(self.multipart.commit_part, bucket, key, upload_id, number,
-                                                 staged, checksums)
-        except BaseException:
-            await run_in_threadpool(discard_staged, staged)
-            raise
+        part: Part = await run_in_threadpool(self.multipart.commit_part, bucket, key, upload_id, number,
+                                             staged, checksums)
         return {"ETag": part.etag, **wire.checksum_members(part.checksums)}
 
     def _upload_for_part(self, request: dict[str, Any]) -> Upload:

@@ -12,7 +12,7 @@ from kiln.aws.dispatch import operation
 from kiln.core.errors import DomainError
 from kiln.services.s3 import wire
 from kiln.services.s3.base import S3Base
-from kiln.services.s3.blobs import BlobFiles, discard_staged, iter_segments
+from kiln.services.s3.blobs import BlobFiles, iter_segments
 from kiln.services.s3.errors import InvalidPartNumber, InvalidRequest, MalformedXML, PreconditionFailed, to_aws
 from kiln.services.s3.models import ObjectRecord
 from kiln.services.s3.store import validate_key
@@ -55,12 +55,8 @@ class ObjectOperations(S3Base):
         await run_in_threadpool(self.precheck, request)
         staged, checksums = await self.receive(ctx, request)
         options = wire.write_options(request)
-        try:
-            info = await run_in_threadpool(self.store.commit, request["Bucket"], request["Key"], staged,
-                                           options, checksums=checksums)
-        except BaseException:
-            await run_in_threadpool(discard_staged, staged)
-            raise
+        info = await run_in_threadpool(self.store.commit, request["Bucket"], request["Key"], staged, options,
+                                       checksums=checksums)
         out: dict[str, Any] = {"ETag": info.etag}
         if checksums:
             out.update(wire.checksum_members(checksums))

@@ -3,10 +3,10 @@
 This is the domain layer and the internal Python API the rest of Kiln uses (training channels,
 model artifacts, pipelines). It knows nothing of HTTP or AWS shapes; `provider.py` translates.
 
-Durability contract: a write streams into a temp file, fsyncs, renames it to a fresh immutable
-blob, then commits one metadata row naming it; only then is the old blob deleted. A crash at any
-point leaves either the old object or the new one visible, never a partial one, and `recover()`
-(run at start-up, before any request) deletes the leftovers.
+Durability contract: a write streams into a fresh immutable blob file no row names yet, fsyncs it,
+then commits one metadata row naming it; only then is the old blob deleted. A crash at any point
+leaves either the old object or the new one visible, never a partial one, and `recover()` (run at
+start-up, before any request) deletes the leftovers (see blobs.py).
 
 Thread-safety: every method may be called from any thread; `receive()` must run on the event loop.
 """
@@ -55,6 +55,7 @@ LOG = logging.getLogger(__name__)
 
 __all__ = ["ObjectInfo", "ObjectStore", "download_prefix", "parse_uri", "upload_dir"]
 
+LIST_PAGE = 1000  # rows per query when `list()` walks a whole prefix
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
@@ -185,10 +186,10 @@ class ObjectStore:
 
     async def receive(self, body: AsyncIterable[bytes], algorithms: Iterable[str] = (), *,
                       sha256_payload: bool = False, expected_size: int | None = None) -> StagedBlob:
-        """Stream a request body into a durable temp file, digesting it on the way.
+        """Stream a request body into a durable, not yet visible blob, digesting it on the way.
 
         Chunks are gathered to about 1 MiB and written (and hashed) in a worker thread while the
-        next chunk arrives. The caller verifies digests, then `commit()`s or `discard_staged()`s.
+        next chunk arrives. The caller verifies digests, then `commit()`s or `discard()`s.
 
         Raises:
             IncompleteBody: fewer (or more) bytes than `expected_size` arrived.
@@ -219,7 +220,7 @@ class ObjectStore:
             _discard_after(writer, pending)
             raise
         if expected_size is not None and staged.size != expected_size:
-            discard_staged(staged)
+            self.discard(staged)
             raise IncompleteBody(f"You did not provide the number of bytes specified by the Content-Length "
                                  f"HTTP header ({expected_size} declared, {staged.size} received).")
         return staged
@@ -248,14 +249,17 @@ class ObjectStore:
                checksums: dict[str, str] | None = None) -> ObjectInfo:
         """Make a staged blob the object `bucket/key`, atomically replacing any previous one."""
         options = options or WriteOptions()
-        blob = self.files.place(staged.temp)
         try:
-            return self.write_object(bucket, key, [Segment(blob, staged.size)], etag=quoted_md5(staged.md5),
-                                     options=options, checksums=checksums or {},
+            return self.write_object(bucket, key, [Segment(staged.blob, staged.size)],
+                                     etag=quoted_md5(staged.md5), options=options, checksums=checksums or {},
                                      checksum_type="FULL_OBJECT" if checksums else None)
         except BaseException:
-            self.files.remove([blob])
+            self.discard(staged)
             raise
+
+    def discard(self, staged: StagedBlob) -> None:
+        """Drop a staged blob that will not be committed."""
+        discard_staged(self.files, staged)
 
     def write_object(self, bucket: str, key: str, segments: list[Segment], *, etag: str,
                      options: WriteOptions, checksums: dict[str, str], checksum_type: str | None,
@@ -294,20 +298,13 @@ class ObjectStore:
                   metadata: dict[str, str] | None = None) -> ObjectInfo:
         self._check_target(bucket, key)
         staged = self.stage_bytes(data)
-        return self._commit_or_discard(bucket, key, staged, WriteOptions(content_type, metadata or {}))
+        return self.commit(bucket, key, staged, WriteOptions(content_type, metadata or {}))
 
     def put_file(self, bucket: str, key: str, path: Path, content_type: str | None = None,
                  metadata: dict[str, str] | None = None) -> ObjectInfo:
         self._check_target(bucket, key)
         staged = self.stage_file(path)
-        return self._commit_or_discard(bucket, key, staged, WriteOptions(content_type, metadata or {}))
-
-    def _commit_or_discard(self, bucket: str, key: str, staged: StagedBlob, options: WriteOptions) -> ObjectInfo:
-        try:
-            return self.commit(bucket, key, staged, options)
-        except BaseException:
-            discard_staged(staged)
-            raise
+        return self.commit(bucket, key, staged, WriteOptions(content_type, metadata or {}))
 
     def _check_target(self, bucket: str, key: str) -> None:
         validate_key(key)
@@ -385,12 +382,12 @@ class ObjectStore:
             raise
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object whose key starts with `prefix`, sorted by key (read in pages of 1000)."""
+        """Every object whose key starts with `prefix`, sorted by key (read in pages of LIST_PAGE)."""
         after: str | None = None
         while True:
-            rows = self._fetch(bucket, after, False, prefix, 1000)
+            rows = self._fetch(bucket, after, False, prefix, LIST_PAGE)
             yield from rows
-            if len(rows) < 1000:
+            if len(rows) < LIST_PAGE:
                 return
             after = rows[-1].key
 
