@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qsl
 
 from botocore.model import OperationModel, ServiceModel
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +21,7 @@ from kiln.aws import errors, routing, validate
 from kiln.aws.context import RequestContext
 from kiln.aws.dispatch import DispatchTable
 from kiln.aws.protocol.chunked import ChunkedDecoder, is_aws_chunked
-from kiln.aws.protocol.common import Codec, HttpRequest, HttpResponse
+from kiln.aws.protocol.common import Codec, HttpResponse
 from kiln.aws.protocol.json import JsonCodec
 from kiln.aws.protocol.query import QueryCodec
 from kiln.aws.protocol.rest_json import RestJsonCodec
@@ -85,21 +84,16 @@ class Gateway:
 
     async def handle(self, request: Request) -> HttpResponse:
         headers = request.headers
-        raw_query = request.scope.get("query_string", b"").decode("latin-1")
-        query = parse_qsl(raw_query, keep_blank_values=True)
-        path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
-        cred = routing.credential(headers, dict(query))
-        service_name = routing.service_for(headers, path, cred)
-        if service_name == "s3":
-            bucket = routing.virtual_host_bucket(headers.get("host", ""), self.own_hosts)
-            if bucket:
-                path = f"/{bucket}{path}"
+        raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+        routed = routing.route(request.method, raw_path.decode("latin-1"),
+                               request.scope.get("query_string", b"").decode("latin-1"), headers,
+                               self.own_hosts)
+        service_name, cred, http = routed.service, routed.credential, routed.request
         service = service_model(service_name)
         codec = CODECS[protocol_for(service, headers.get("content-type", ""))]
-        ctx = RequestContext(service_name, "", KilnScope(self.account_id, cred.region if cred else self.region),
-                             ids.request_id(), cred.access_key if cred else "anonymous",
-                             headers.get("host", ""))
-        http = HttpRequest(request.method, path, query, headers)
+        scope = KilnScope(self.account_id, cred.region if cred else self.region)
+        ctx = RequestContext(service_name, "", scope, ids.request_id(),
+                             cred.access_key if cred else "anonymous", headers.get("host", ""))
         operation: OperationModel | None = None
         try:
             if codec.routes_by_body:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
+from kiln.aws.protocol.common import HttpRequest
 from kiln.aws.specs import target_prefixes
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
@@ -23,7 +25,8 @@ _SCOPE_SERVICES = {"s3": "s3", "sts": "sts", "iam": "iam", "monitoring": "cloudw
                    "application-autoscaling": "application-autoscaling"}
 _FEATURESTORE_PATHS = ("/FeatureGroup/", "/BatchGetRecord", "/BatchWriteRecord")
 _METRICS_PATHS = ("/BatchPutMetrics", "/BatchGetMetrics")
-_VHOST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])\.(?:s3[.\-][^:]*|s3|localhost)(?::\d+)?$")
+_VHOST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])"
+                    r"\.(?:s3[.\-][^:]*|s3|localhost)(?::\d+)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,34 @@ class Credential:
     access_key: str
     region: str
     service: str
+
+
+@dataclass(slots=True)
+class Routed:
+    """A raw HTTP request, routed: the service it is for, who signed it, and the codec-neutral request."""
+
+    service: str
+    credential: Credential | None
+    request: HttpRequest
+
+
+def route(method: str, raw_path: str, raw_query: str, headers: Mapping[str, str],
+          own_hosts: tuple[str, ...] = ()) -> Routed:
+    """Route a request as it came off the wire (`raw_path` still percent-encoded).
+
+    A virtual-host-style S3 request (`bucket.s3.localhost`) gets its bucket moved into the path, so
+    the S3 codec sees every request path-style.
+    """
+    query = parse_qsl(raw_query, keep_blank_values=True)
+    path = raw_path.split("?", 1)[0] or "/"
+    cred = credential(headers, dict(query))
+    service = service_for(headers, path, cred)
+    sent_path = None
+    if service == "s3":
+        bucket = virtual_host_bucket(headers.get("host", ""), own_hosts)
+        if bucket:
+            sent_path, path = path, f"/{bucket}{path}"
+    return Routed(service, cred, HttpRequest(method, path, query, headers, sent_path=sent_path))
 
 
 def credential(headers: Mapping[str, str], query: Mapping[str, str]) -> Credential | None:

@@ -21,6 +21,14 @@ class ProtocolError(AwsError):
     code = "SerializationException"
 
 
+def text_body(body: bytes) -> str:
+    """A `string` payload: the body as UTF-8 text."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError("The request body is not valid UTF-8.") from exc
+
+
 @dataclass(slots=True)
 class HttpRequest:
     method: str
@@ -30,6 +38,7 @@ class HttpRequest:
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None  # set instead of `body` for streaming payloads
     labels: dict[str, str] = field(default_factory=dict)  # URI labels, filled in by REST routing
+    sent_path: str | None = None  # the path as sent when routing moved a virtual-host bucket into `path`
 
     def query_dict(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

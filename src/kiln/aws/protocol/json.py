@@ -25,7 +25,7 @@ def _type_error(where: str, kind: str, value: Any) -> ProtocolError:
 
 def decode(shape: Shape | None, value: Any, where: str = "") -> Any:
     """A JSON document (already `json.loads`-ed) as model-typed Python values, strictly typed."""
-    if shape is None or value is None:
+    if shape is None or value is None or shape.metadata.get("document"):
         return value
     kind = shape.type_name
     match kind:
@@ -36,7 +36,8 @@ def decode(shape: Shape | None, value: Any, where: str = "") -> Any:
             for key, item in value.items():
                 member = shape.members.get(key)
                 if member is not None and item is not None:
-                    out[key] = decode(member, item, f"{where}.{lower_camel(key)}" if where else lower_camel(key))
+                    path = f"{where}.{lower_camel(key)}" if where else lower_camel(key)
+                    out[key] = decode(member, item, path)
             return out
         case "list":
             if not isinstance(value, list):
@@ -84,7 +85,7 @@ def decode(shape: Shape | None, value: Any, where: str = "") -> Any:
 
 def encode(shape: Shape | None, value: Any, timestamp_format: str = "unixtimestamp") -> Any:
     """Model-typed Python values as a JSON-ready document. Unknown keys and None values are dropped."""
-    if shape is None or value is None:
+    if shape is None or value is None or shape.metadata.get("document"):
         return value
     match shape.type_name:
         case "structure":

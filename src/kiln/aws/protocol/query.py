@@ -32,6 +32,9 @@ def decode(shape: Shape, params: Mapping[str, str], prefix: str) -> Any:
             for name, member in shape.members.items():
                 key = member.serialization.get("name", name)
                 value = decode(member, params, f"{prefix}.{key}" if prefix else key)
+                if value is None and name in shape.required_members and member.type_name == "structure" \
+                        and not member.required_members:
+                    value = {}  # a structure with nothing set has no form keys: it was sent empty
                 if value is not None:
                     out[name] = value
             return out if (out or not prefix) else None

@@ -24,7 +24,10 @@ class Route:
     pattern: re.Pattern[str]
     literal_query: tuple[tuple[str, str | None], ...]  # ("uploads", None), ("list-type", "2")
     required_located: tuple[tuple[str, str], ...]  # (location, wire name) of required header/query members
+    optional_located: tuple[tuple[str, str], ...]  # the same for optional ones: they break ties
     literal_chars: int
+    deprecated: bool  # loses to a current operation with the same wire form (GetBucketLifecycle)
+    host_prefixed: bool  # labels travel in the host name, so the path is never virtual-host rewritten
 
 
 def _compile(operation: OperationModel) -> Route:
@@ -48,60 +51,82 @@ def _compile(operation: OperationModel) -> Route:
         k, eq, v = item.partition("=")
         lits.append((k, v if eq else None))
     required: list[tuple[str, str]] = []
+    optional: list[tuple[str, str]] = []
     shape = operation.input_shape
     if shape is not None:
-        for name in shape.required_members:
-            member = shape.members[name]
+        for name, member in shape.members.items():
             loc = member.serialization.get("location")
-            if loc in ("header", "querystring"):
-                required.append((loc, member.serialization.get("name", name)))
+            if loc in ("header", "querystring") and member.type_name != "map":
+                wire = (loc, member.serialization.get("name", name))
+                (required if name in shape.required_members else optional).append(wire)
     return Route(operation, operation.http["method"], re.compile(f"^{regex}$", re.DOTALL), tuple(lits),
-                 tuple(required), literal)
+                 tuple(required), tuple(optional), literal, bool(operation.deprecated),
+                 bool((operation.endpoint or {}).get("hostPrefix")))
 
 
 @cache
-def routes(service: ServiceModel) -> tuple[Route, ...]:
-    return tuple(_compile(service.operation_model(n)) for n in service.operation_names)
+def routes(service: ServiceModel) -> dict[str, tuple[Route, ...]]:
+    """The service's routes by HTTP method."""
+    out: dict[str, list[Route]] = {}
+    for name in service.operation_names:
+        route = _compile(service.operation_model(name))
+        out.setdefault(route.method, []).append(route)
+    return {method: tuple(rs) for method, rs in out.items()}
+
+
+def _present(located: tuple[tuple[str, str], ...], request: HttpRequest, query: dict[str, list[str]]) -> int:
+    return sum(1 for loc, wire in located
+               if (loc == "header" and wire in request.headers) or (loc == "querystring" and wire in query))
 
 
 def find_operation(service: ServiceModel, request: HttpRequest) -> tuple[OperationModel, dict[str, str]]:
     """The best route for the request: path and literal query must match, and every required
-    header/querystring member must be present; ties go to the most specific route."""
+    header/querystring member must be present. Ties go to the route with the most literal query
+    keys, then the most required header/querystring members, then the longest literal path, then a
+    current (not deprecated) operation, then the one whose optional header/querystring members the
+    request carries most of."""
     query = request.query_dict()
-    path = request.path.split("?", 1)[0]
-    best: tuple[tuple[int, int, int], Route, dict[str, str]] | None = None
+    path = request.path
+    best: tuple[tuple[int, int, int, bool, int], Route, dict[str, str]] | None = None
     x_id = query.get("x-id", [None])[0]
-    for route in routes(service):
-        if route.method != request.method:
-            continue
+    for route in routes(service).get(request.method, ()):
         if x_id and route.operation.name != x_id:
             continue
-        m = route.pattern.match(path)
+        m = route.pattern.match(request.sent_path if route.host_prefixed and request.sent_path else path)
         if not m:
             continue
         if any(k not in query or (v is not None and v not in query[k]) for k, v in route.literal_query):
             continue
-        present = 0
-        for loc, wire in route.required_located:
-            if (loc == "header" and wire in request.headers) or (loc == "querystring" and wire in query):
-                present += 1
-            else:
-                break
-        else:
-            score = (len(route.literal_query), present, route.literal_chars)
-            if best is None or score > best[0]:
-                best = (score, route, {k: unquote(v) for k, v in m.groupdict().items()})
+        if _present(route.required_located, request, query) < len(route.required_located):
+            continue
+        score = (len(route.literal_query), len(route.required_located), route.literal_chars,
+                 not route.deprecated, _present(route.optional_located, request, query))
+        if best is None or score > best[0]:
+            best = (score, route, {k: unquote(v) for k, v in m.groupdict().items()})
     if best is None:
         raise errors.UnknownOperationException(
             f"No operation of service {service.service_name} matches {request.method} {path}.")
     return best[1].operation, best[2]
 
 
-def parse_located(shape: Shape | None, request: HttpRequest, labels: Mapping[str, str]) -> dict[str, Any]:
-    """Members bound to the URI, the query string and headers."""
+def _reserved_query(operation: OperationModel) -> frozenset[str]:
+    """Query keys a querystring map must not swallow: literal keys of the URI and named members."""
+    keys = {item.partition("=")[0] for item in operation.http["requestUri"].partition("?")[2].split("&")}
+    keys.add("x-id")
+    shape = operation.input_shape
+    if shape is not None:
+        keys.update(m.serialization.get("name", n) for n, m in shape.members.items()
+                    if m.serialization.get("location") == "querystring" and m.type_name != "map")
+    return frozenset(keys)
+
+
+def parse_located(operation: OperationModel, request: HttpRequest) -> dict[str, Any]:
+    """Members bound to the URI (`request.labels`), the query string and headers."""
     out: dict[str, Any] = {}
+    shape = operation.input_shape
     if shape is None:
         return out
+    labels = request.labels
     query = request.query_dict()
     for name, member in shape.members.items():
         loc = member.serialization.get("location")
@@ -111,9 +136,10 @@ def parse_located(shape: Shape | None, request: HttpRequest, labels: Mapping[str
                 out[name] = from_text(member, labels[wire], name)
         elif loc == "querystring":
             if member.type_name == "map":
-                out[name] = {k: (v if member.value.type_name == "list" else v[0])
-                             for k, v in query.items() if not any(k == m.serialization.get("name")
-                                                                   for m in shape.members.values())}
+                reserved = _reserved_query(operation)
+                found = {k: _query_map_value(member.value, v, name) for k, v in query.items() if k not in reserved}
+                if found:
+                    out[name] = found
             elif wire in query:
                 values = query[wire]
                 if member.type_name == "list":
@@ -131,9 +157,41 @@ def parse_located(shape: Shape | None, request: HttpRequest, labels: Mapping[str
     return out
 
 
+def _query_map_value(shape: Shape, values: list[str], name: str) -> Any:
+    if shape.type_name == "list":
+        return [from_text(shape.member, v, name) for v in values]
+    return from_text(shape, values[0], name)
+
+
+def split_header_list(raw: str) -> list[str]:
+    """A comma-separated header list; items with commas or quotes come double-quoted (RFC 7230)."""
+    items: list[str] = []
+    i, n = 0, len(raw)
+    while i < n:
+        while i < n and raw[i] in " \t":
+            i += 1
+        if i < n and raw[i] == '"':
+            i += 1
+            buf: list[str] = []
+            while i < n and raw[i] != '"':
+                if raw[i] == "\\" and i + 1 < n:
+                    i += 1
+                buf.append(raw[i])
+                i += 1
+            items.append("".join(buf))
+            i = raw.find(",", i)
+            i = n if i < 0 else i + 1
+        else:
+            j = raw.find(",", i)
+            j = n if j < 0 else j
+            items.append(raw[i:j].strip())
+            i = j + 1
+    return items
+
+
 def _header_value(member: Shape, raw: str, name: str) -> Any:
     if member.type_name == "list":
-        return [from_text(member.member, v.strip(), name) for v in raw.split(",")]
+        return [from_text(member.member, v, name) for v in split_header_list(raw)]
     if member.type_name == "string" and member.serialization.get("jsonvalue"):
         import base64
         import json

@@ -11,7 +11,7 @@ from kiln.aws.context import RequestContext
 from kiln.aws.errors import AwsError
 from kiln.aws.protocol import json as jsonp
 from kiln.aws.protocol import rest
-from kiln.aws.protocol.common import Codec, HttpRequest, HttpResponse
+from kiln.aws.protocol.common import Codec, HttpRequest, HttpResponse, text_body
 
 
 class RestJsonCodec(Codec):
@@ -26,7 +26,7 @@ class RestJsonCodec(Codec):
         shape = operation.input_shape
         if shape is None:
             return {}
-        out = rest.parse_located(shape, request, request.labels)
+        out = rest.parse_located(operation, request)
         payload = rest.payload_member(shape)
         if payload is not None:
             name, member = payload
@@ -34,7 +34,7 @@ class RestJsonCodec(Codec):
                 if request.stream is not None:
                     out[name] = request.stream
                 elif request.body or name in shape.required_members:
-                    out[name] = request.body if member.type_name == "blob" else request.body.decode()
+                    out[name] = request.body if member.type_name == "blob" else text_body(request.body)
             elif request.body.strip():
                 out[name] = jsonp.decode(member, jsonp.load_body(request.body))
             return out

@@ -11,7 +11,7 @@ from botocore.model import OperationModel, ServiceModel
 from kiln.aws.context import RequestContext
 from kiln.aws.errors import AwsError
 from kiln.aws.protocol import rest, xml
-from kiln.aws.protocol.common import Codec, HttpRequest, HttpResponse
+from kiln.aws.protocol.common import Codec, HttpRequest, HttpResponse, text_body
 
 # The model does not name the root element of payload-less outputs; botocore's parser ignores it,
 # but other S3 clients read it, so use S3's documented names.
@@ -44,13 +44,20 @@ class RestXmlCodec(Codec):
         shape = operation.input_shape
         if shape is None:
             return {}
-        out = rest.parse_located(shape, request, request.labels)
+        out = rest.parse_located(operation, request)
         payload = rest.payload_member(shape)
         if payload is None:
+            # body members sit under a root element named by the input shape (SelectObjectContent)
+            if request.body.strip() and rest.body_members(shape):
+                decoded = xml.decode(shape, xml.parse_document(request.body))
+                out.update({k: v for k, v in decoded.items() if k in rest.body_members(shape)})
             return out
         name, member = payload
-        if member.type_name in ("blob", "string"):
-            out[name] = request.stream if request.stream is not None else request.body
+        if request.stream is not None:
+            out[name] = request.stream
+        elif member.type_name in ("blob", "string"):
+            if request.body or name in shape.required_members:
+                out[name] = request.body if member.type_name == "blob" else text_body(request.body)
         elif request.body.strip():
             out[name] = xml.decode(member, xml.parse_document(request.body), name)
         return out

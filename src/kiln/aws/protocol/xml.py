@@ -33,10 +33,10 @@ def decode(shape: Shape, node: ET.Element, where: str = "") -> Any:
                 children.setdefault(_local(child.tag), []).append(child)
             for name, member in shape.members.items():
                 if member.serialization.get("xmlAttribute"):
-                    attr = member.serialization.get("name", name)
+                    attr = _local(member.serialization.get("name", name)).rpartition(":")[2]  # xsi:type
                     for k, v in node.attrib.items():
-                        if _local(k) == _local(attr):
-                            out[name] = v
+                        if _local(k) == attr:
+                            out[name] = from_text(member, v, f"{where}.{name}")
                     continue
                 key = member_key(member, name)
                 found = children.get(key)
@@ -109,6 +109,9 @@ def encode_into(parent: ET.Element, shape: Shape, value: Any, name: str) -> None
 
 
 def encode_members(node: ET.Element, shape: Shape, value: dict[str, Any]) -> None:
+    namespace = shape.serialization.get("xmlNamespace")
+    if isinstance(namespace, dict) and namespace.get("prefix"):  # declares the prefix of `xsi:type`
+        node.set(f"xmlns:{namespace['prefix']}", namespace["uri"])
     for mname, member in shape.members.items():
         item = value.get(mname)
         if item is None or member.serialization.get("location"):
