@@ -313,6 +313,32 @@ def test_checkpoint_dir_from_checkpointconfig(tmp_path: Path) -> None:
     assert (root / "spot" / "xgboost-checkpoint.1").is_file()
 
 
+def test_save_model_on_termination_keeps_model_at_sigterm(tmp_path: Path) -> None:
+    import signal
+
+    x, y = regression(2000)
+    root = opt_ml(tmp_path, {"num_round": 100000, "save_model_on_termination": "true"}, {"train": "text/csv"})
+    write_csv(root / "input/data/train/t.csv", x, y)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "KILN_"))}
+    env.update({"KILN_OPT_ML": str(root), "PYTHONPATH": str(REPO / "src")})
+    proc = subprocess.Popen([sys.executable, "-m", "kiln.algorithms.xgboost", "train"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        seen = 0
+        for line in proc.stdout:
+            seen += bool(EVAL_LINE.match(line))
+            if seen >= 3:
+                break
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    model = load_model(root)
+    assert 3 <= model.num_boosted_rounds() < 100000
+    assert [p.name for p in (root / "model").iterdir()] == ["xgboost-model"]
+
+
 # ---- failures --------------------------------------------------------------------------------------
 
 
@@ -408,6 +434,14 @@ def test_metric_definitions_match_sagemaker_lines() -> None:
     assert metric_direction("ndcg@5") == "Maximize"
 
 
+def test_metrics_module_needs_no_third_party_packages() -> None:
+    code = ("import sys\nfor m in ('numpy', 'xgboost', 'sklearn', 'pandas', 'pyarrow'): sys.modules[m] = None\n"
+            "from kiln.algorithms.xgboost.metrics import METRIC_DEFINITIONS\nprint(len(METRIC_DEFINITIONS))")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+                         capture_output=True, text=True, check=True)
+    assert int(out.stdout) == len(METRIC_DEFINITIONS)
+
+
 def test_validate_aliases_notes_and_passthrough() -> None:
     config = hpv.validate({"num_round": "7", "learning_rate": "0.2", "reg_lambda": "3", "silent": "1",
                            "max_cat_to_onehot": "4", "eval_metric": "error@0.7,auc", "objective": "binary:logistic",
@@ -425,3 +459,69 @@ def test_validate_aliases_notes_and_passthrough() -> None:
     assert hpv.validate({"num_round": "1", "objective": "reg:linear"}).objective == "reg:squarederror"
     assert hpv.validate({"num_round": "3", "monotone_constraints": "(1, 0,-1)"}).params[
         "monotone_constraints"] == "(1,0,-1)"
+
+
+# ---- through the training service ------------------------------------------------------------------
+
+XGB_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+
+
+def _job_request(name: str, bucket: str, hps: dict[str, str]) -> dict[str, Any]:
+    channel = {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3DataDistributionType": "FullyReplicated"}},
+               "ContentType": "text/csv"}
+    return {
+        "TrainingJobName": name,
+        "RoleArn": "arn:aws:iam::123456789012:role/KilnExecutionRole",
+        "AlgorithmSpecification": {"TrainingImage": XGB_IMAGE, "TrainingInputMode": "File"},
+        "HyperParameters": hps,
+        "InputDataConfig": [
+            {**channel, "ChannelName": ch, "DataSource": {"S3DataSource": {
+                **channel["DataSource"]["S3DataSource"], "S3Uri": f"s3://{bucket}/xgb/{ch}/"}}}
+            for ch in ("train", "validation")],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/out/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+    }
+
+
+def _wait(sm: Any, name: str, timeout: float = 240) -> dict[str, Any]:
+    import time
+
+    deadline = time.time() + timeout
+    while True:
+        desc = sm.describe_training_job(TrainingJobName=name)
+        if desc["TrainingJobStatus"] in ("Completed", "Failed", "Stopped") or time.time() > deadline:
+            return desc
+        time.sleep(0.25)
+
+
+@pytest.mark.slow
+def test_training_job_with_the_builtin_xgboost_image(aws_client: Any, unique_name: str, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    sm, s3 = aws_client("sagemaker"), aws_client("s3")
+    bucket = "kiln-xgboost-builtin"
+    s3.create_bucket(Bucket=bucket)
+    x, y = regression(600)
+    for ch, (xs, ys) in {"train": (x[:500], y[:500]), "validation": (x[500:], y[500:])}.items():
+        write_csv(tmp_path / f"{ch}.csv", xs, ys)
+        s3.put_object(Bucket=bucket, Key=f"xgb/{ch}/{ch}.csv", Body=(tmp_path / f"{ch}.csv").read_bytes())
+
+    sm.create_training_job(**_job_request(unique_name, bucket, {"num_round": "8", "max_depth": "3"}))
+    desc = _wait(sm, unique_name)
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    final = {m["MetricName"]: m["Value"] for m in desc.get("FinalMetricDataList", [])}
+    assert {"train:rmse", "validation:rmse"} <= set(final)
+    body = s3.get_object(Bucket=bucket, Key=f"out/{unique_name}/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        raw = tar.extractfile("xgboost-model").read()  # type: ignore[union-attr]
+    booster = xgb.Booster()
+    booster.load_model(bytearray(raw))
+    assert booster.num_boosted_rounds() == 8
+
+    bad = f"{unique_name}-bad"
+    sm.create_training_job(**_job_request(bad, bucket, {"num_round": "8", "eta": "abc"}))
+    desc = _wait(sm, bad)
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert desc["FailureReason"].startswith("ClientError: Hyperparameter eta: value 'abc' is not a float")

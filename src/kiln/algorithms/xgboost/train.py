@@ -141,13 +141,16 @@ def xgb_params(env: TrainingEnvironment, config: hpv.TrainingConfig) -> dict[str
 
 def _callbacks(env: TrainingEnvironment, config: hpv.TrainingConfig, start: int,
                has_validation: bool) -> list[Any]:
-    callbacks: list[Any] = [PrintEvaluation(start)]
+    """Savers first, then the printer (a printed round is a saved round), then early stopping: XGBoost
+    stops calling callbacks for a round once one of them asks to stop."""
+    callbacks: list[Any] = []
     if env.checkpoint_dir is not None:
         interval = int(os.environ.get(CHECKPOINT_INTERVAL_ENV) or 1)
         callbacks.append(checkpoints.SaveCheckpoint(env.checkpoint_dir, start_round=start,
                                                     num_round=config.num_round, interval=interval))
     if config.save_model_on_termination:
         callbacks.append(SaveModelEachRound(env.model_dir / MODEL_NAME))
+    callbacks.append(PrintEvaluation(start))
     if config.early_stopping_rounds:
         if not has_validation:
             log.warning("early_stopping_rounds needs a validation channel; training all %d rounds.",
