@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from kiln.aws.context import RequestContext
@@ -19,6 +19,7 @@ from kiln.services.s3.models import Bucket
 from kiln.services.s3.multipart import Multipart
 from kiln.services.s3.store import ObjectStore
 
+T = TypeVar("T")
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -45,11 +46,11 @@ class S3Base(Provider):
         self.store.check_target(request["Bucket"], request["Key"])
 
     async def receive(self, ctx: RequestContext, request: dict[str, Any],
-                      default_algorithm: str | None = None) -> tuple[StagedBlob, dict[str, str]]:
-        """Stream the request body to a staged blob and verify every digest the client declared.
+                      then: Callable[[StagedBlob, dict[str, str]], T], default_algorithm: str | None = None) -> T:
+        """Stream the request body to a staged blob, verify every digest the client declared, then
+        call `then(staged, checksums)` in the same worker thread (it commits the blob).
 
-        Returns:
-            the staged blob and the checksums to store (algorithm -> base64).
+        `checksums` are the ones to store (algorithm -> base64). On any error the blob is discarded.
         """
         headers = ctx.headers
         algorithms = wire.requested_algorithms(request, headers, default_algorithm)
@@ -58,20 +59,19 @@ class S3Base(Provider):
         body = request.get("Body")
         if body is None or isinstance(body, bytes | bytearray):
             body = _once(bytes(body or b""))
-        try:
-            staged = await self.store.receive(body, algorithms, sha256_payload=sign,
-                                              expected_size=_declared_size(headers))
-        except ClientDisconnect as exc:
-            raise IncompleteBody("The request body terminated unexpectedly") from exc
-        trailers = getattr(body, "trailers", {}) or {}
-        try:
+
+        def verify_then(staged: StagedBlob) -> T:
+            trailers = getattr(body, "trailers", {}) or {}
             checksums = cks.verify(staged.digests, staged.md5, content_md5=request.get("ContentMD5"),
                                    declared=wire.declared_checksums(request, trailers),
                                    payload_sha256=(sha, staged.sha256_hex) if sign else None)
-        except BaseException:
-            await run_in_threadpool(self.store.discard, staged)
-            raise
-        return staged, checksums
+            return then(staged, checksums)
+
+        try:
+            return await self.store.receive(body, verify_then, algorithms, sha256_payload=sign,
+                                            expected_size=_declared_size(headers))
+        except ClientDisconnect as exc:
+            raise IncompleteBody("The request body terminated unexpectedly") from exc
 
 
 def _declared_size(headers: dict[str, str]) -> int | None:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from kiln.core.errors import NotFound
 from kiln.services.s3 import checksums as cks
+from kiln.services.s3 import tables as q
 from kiln.services.s3.blobs import CHUNK, StagedBlob, iter_segments
 from kiln.services.s3.models import (
     MIN_PART_SIZE,
@@ -95,7 +96,7 @@ class Multipart:
             return self._get(conn, bucket, key, upload_id)
 
     def _get(self, conn: Connection, bucket: str, key: str, upload_id: str) -> Upload:
-        row = conn.execute(sa.select(UPLOADS).where(UPLOADS.c.upload_id == upload_id)).first()
+        row = conn.execute(q.UPLOAD_ROW, {"w_upload_id": upload_id}).first()
         if row is None or row.bucket != bucket or row.key != key:
             self.store._require_bucket(conn, bucket)
             raise _no_upload(upload_id)
@@ -106,17 +107,17 @@ class Multipart:
         """Make a staged blob part `part_number` of the upload (replacing an earlier upload of it)."""
         blob = staged.blob
         part = Part(part_number, staged.size, quoted_md5(staged.md5), datetime.now(UTC), blob, checksums)
-        where = (PARTS.c.upload_id == upload_id) & (PARTS.c.part_number == part_number)
+        where = {"w_upload_id": upload_id, "w_part_number": part_number}
+        values = {"size": part.size, "etag": part.etag, "last_modified": part.last_modified.timestamp(),
+                  "blob": blob, "checksums": checksums}
         try:
             with self.db.tx() as conn:
                 self._get(conn, bucket, key, upload_id)
-                old = conn.execute(sa.select(PARTS.c.blob).where(where)).scalar()
-                values = {"size": part.size, "etag": part.etag, "last_modified": part.last_modified.timestamp(),
-                          "blob": blob, "checksums": checksums}
+                old = conn.execute(q.PART_BLOB, where).scalar()
                 if old is None:
-                    conn.execute(PARTS.insert().values(upload_id=upload_id, part_number=part_number, **values))
+                    conn.execute(q.PART_INSERT, {"upload_id": upload_id, "part_number": part_number, **values})
                 else:
-                    conn.execute(PARTS.update().where(where).values(**values))
+                    conn.execute(q.PART_UPDATE, {**where, **values})
         except BaseException:
             self.files.remove([blob])
             raise

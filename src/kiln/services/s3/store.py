@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 from kiln.core.errors import AlreadyExists, NotFound
 from kiln.core.state.db import Database
 from kiln.services.s3 import listing
+from kiln.services.s3 import tables as q
 from kiln.services.s3.blobs import CHUNK, BlobFiles, BlobWriter, SegmentReader, StagedBlob, discard_staged
 from kiln.services.s3.models import (
     MAX_KEY_BYTES,
@@ -52,6 +53,7 @@ from kiln.services.s3.tables import BUCKETS, OBJECTS, PARTS, UPLOADS
 from kiln.services.s3.uris import download_prefix, parse_uri, upload_dir
 
 LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 
 __all__ = ["ObjectInfo", "ObjectStore", "download_prefix", "parse_uri", "upload_dir"]
 
@@ -145,11 +147,11 @@ class ObjectStore:
 
     def bucket_exists(self, name: str) -> bool:
         with self.db.read() as conn:
-            return conn.execute(sa.select(BUCKETS.c.name).where(BUCKETS.c.name == name)).first() is not None
+            return conn.execute(q.BUCKET_NAME, {"w_name": name}).first() is not None
 
     def bucket(self, name: str) -> Bucket:
         with self.db.read() as conn:
-            row = conn.execute(sa.select(BUCKETS).where(BUCKETS.c.name == name)).first()
+            row = conn.execute(q.BUCKET_ROW, {"w_name": name}).first()
         if row is None:
             raise _no_bucket(name)
         return Bucket(row.name, row.account_id, row.region, _dt(row.created))
@@ -179,17 +181,20 @@ class ObjectStore:
         self.files.remove(blobs)
 
     def _require_bucket(self, conn: Connection, name: str) -> None:
-        if conn.execute(sa.select(BUCKETS.c.name).where(BUCKETS.c.name == name)).first() is None:
+        if conn.execute(q.BUCKET_NAME, {"w_name": name}).first() is None:
             raise _no_bucket(name)
 
     # Writing --------------------------------------------------------------------------------
 
-    async def receive(self, body: AsyncIterable[bytes], algorithms: Iterable[str] = (), *,
-                      sha256_payload: bool = False, expected_size: int | None = None) -> StagedBlob:
-        """Stream a request body into a durable, not yet visible blob, digesting it on the way.
+    async def receive(self, body: AsyncIterable[bytes], then: Callable[[StagedBlob], T],
+                      algorithms: Iterable[str] = (), *, sha256_payload: bool = False,
+                      expected_size: int | None = None) -> T:
+        """Stream a request body into a durable, not yet visible blob, then hand it to `then`.
 
         Chunks are gathered to about 1 MiB and written (and hashed) in a worker thread while the
-        next chunk arrives. The caller verifies digests, then `commit()`s or `discard()`s.
+        next chunk arrives. When the body ends, one more worker call writes the tail, fsyncs, and
+        runs `then(staged)` (typically: verify the digests and `commit()`), so a small object costs
+        a single thread hop. If `then` raises, the blob is discarded.
 
         Raises:
             IncompleteBody: fewer (or more) bytes than `expected_size` arrived.
@@ -215,15 +220,28 @@ class ObjectStore:
             if pending is not None:
                 await pending
                 pending = None
-            staged = await loop.run_in_executor(None, _finish, writer, b"".join(chunks))
         except BaseException:
             _discard_after(writer, pending)
             raise
-        if expected_size is not None and staged.size != expected_size:
+        return await loop.run_in_executor(None, self._finish, writer, b"".join(chunks), expected_size, then)
+
+    def _finish(self, writer: BlobWriter, tail: bytes, expected_size: int | None,
+                then: Callable[[StagedBlob], T]) -> T:
+        try:
+            if tail:
+                writer.write(tail)
+            if expected_size is not None and writer.size != expected_size:
+                raise IncompleteBody(f"You did not provide the number of bytes specified by the Content-Length "
+                                     f"HTTP header ({expected_size} declared, {writer.size} received).")
+            staged = writer.finish()
+        except BaseException:
+            writer.discard()
+            raise
+        try:
+            return then(staged)
+        except BaseException:
             self.discard(staged)
-            raise IncompleteBody(f"You did not provide the number of bytes specified by the Content-Length "
-                                 f"HTTP header ({expected_size} declared, {staged.size} received).")
-        return staged
+            raise
 
     def stage_file(self, path: Path, algorithms: Iterable[str] = ()) -> StagedBlob:
         writer = BlobWriter(self.files, algorithms)
@@ -276,14 +294,14 @@ class ObjectStore:
                   "content_type": options.content_type, "metadata": dict(options.metadata),
                   "headers": dict(options.headers), "checksums": checksums, "checksum_type": checksum_type,
                   "segments": [[s.blob, s.size] for s in segments], "parts_count": parts_count}
-        where = (OBJECTS.c.bucket == bucket) & (OBJECTS.c.key == key)
+        where = {"w_bucket": bucket, "w_key": key}
         with self.db.tx() as conn:
             self._require_bucket(conn, bucket)
-            old = conn.execute(sa.select(OBJECTS.c.segments).where(where)).first()
+            old = conn.execute(q.OBJECT_SEGMENTS, where).first()
             if old is None:
-                conn.execute(OBJECTS.insert().values(bucket=bucket, key=key, **values))
+                conn.execute(q.OBJECT_INSERT, {"bucket": bucket, "key": key, **values})
             else:
-                conn.execute(OBJECTS.update().where(where).values(**values))
+                conn.execute(q.OBJECT_UPDATE, {**where, **values})
             doomed = extra(conn) if extra is not None else []
         keep = {s.blob for s in segments}
         if old is not None:
@@ -339,8 +357,7 @@ class ObjectStore:
     def record(self, bucket: str, key: str) -> ObjectRecord:
         """Raises NotFound (kind "Bucket" or "Object")."""
         with self.db.read() as conn:
-            row = conn.execute(sa.select(OBJECTS).where((OBJECTS.c.bucket == bucket) & (OBJECTS.c.key == key))
-                               ).first()
+            row = conn.execute(q.OBJECT_ROW, {"w_bucket": bucket, "w_key": key}).first()
             if row is None:
                 self._require_bucket(conn, bucket)
                 raise NotFound("Object", key, "The specified key does not exist.")
@@ -399,18 +416,12 @@ class ObjectStore:
                             delimiter=delimiter or None, after=after, max_keys=max_keys)
 
     def _fetch(self, bucket: str, lower: str | None, inclusive: bool, prefix: str, limit: int) -> list[ObjectInfo]:
-        cols = [OBJECTS.c.bucket, OBJECTS.c.key, OBJECTS.c.size, OBJECTS.c.etag, OBJECTS.c.last_modified,
-                OBJECTS.c.content_type, OBJECTS.c.metadata]
-        query = sa.select(*cols).where(OBJECTS.c.bucket == bucket)
-        if prefix:
-            query = query.where(OBJECTS.c.key >= prefix)
-            if (upper := listing.successor(prefix)) is not None:
-                query = query.where(OBJECTS.c.key < upper)
-        if lower is not None:
-            query = query.where(OBJECTS.c.key >= lower if inclusive else OBJECTS.c.key > lower)
-        query = query.order_by(OBJECTS.c.key).limit(limit)
+        upper = listing.successor(prefix) if prefix else None
+        query = q.listing_query(bool(prefix), upper is not None,
+                                None if lower is None else ("ge" if inclusive else "gt"))
+        params = {"w_bucket": bucket, "w_prefix": prefix, "w_upper": upper, "w_lower": lower, "w_limit": limit}
         with self.db.read() as conn:
-            return [_info(r) for r in conn.execute(query) if r.key.startswith(prefix)]
+            return [_info(r) for r in conn.execute(query, params) if r.key.startswith(prefix)]
 
     # Deleting -------------------------------------------------------------------------------
 
@@ -447,12 +458,6 @@ class ObjectStore:
 
 def _no_bucket(name: str) -> NotFound:
     return NotFound("Bucket", name, "The specified bucket does not exist")
-
-
-def _finish(writer: BlobWriter, tail: bytes) -> StagedBlob:
-    if tail:
-        writer.write(tail)
-    return writer.finish()
 
 
 def _discard_after(writer: BlobWriter, pending: asyncio.Future[None] | None) -> None:
