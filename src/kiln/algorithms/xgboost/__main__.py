@@ -1,4 +1,5 @@
-"""`python -m kiln.algorithms.xgboost train`: the entry point the training service runs."""
+"""`python -m kiln.algorithms.xgboost train|serve`: the entry points the platform runs (SageMaker's
+`docker run <image> train` and `docker run <image> serve`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ def main(argv: list[str]) -> int:
         from kiln.algorithms.xgboost.train import main as train_main
 
         return train_main(argv[1:])
-    print(f"usage: python -m kiln.algorithms.xgboost train (unknown command {command!r})", file=sys.stderr)
+    if command == "serve":
+        from kiln.algorithms.xgboost.serve import main as serve_main
+
+        return serve_main(argv[1:])
+    print(f"usage: python -m kiln.algorithms.xgboost train|serve (unknown command {command!r})", file=sys.stderr)
     return 2
 
 

@@ -189,6 +189,8 @@ def _read_csv(blob: bytes, path: Path, csv_weights: int) -> Dataset:
     if not first:
         return Dataset(np.empty((0, 0), np.float32), np.empty(0, np.float32))
     delimiter = _sniff_delimiter(first, path.name)
+    if not blob.endswith(b"\n"):
+        blob += b"\n"  # pyarrow cannot infer the columns of a lone unterminated row
     try:
         table = pacsv.read_csv(
             io.BytesIO(blob),
