@@ -230,10 +230,17 @@ def logs(
 # -- demo -------------------------------------------------------------------------------------------
 
 @app.command()
-def demo() -> None:
-    """Run the end-to-end demo."""
-    typer.echo("demo not yet available")
+def demo(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Keep the demo's server data here.")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the demo's work directory.")] = False,
+) -> None:
+    """Run the end-to-end demo: a server on the embedded default and the seed's scripts, unmodified."""
+    from kiln.demo.runner import run_demo
+
+    raise typer.Exit(run_demo(data_dir, keep))
 
 
 def main() -> None:
+    import kiln.cli_training  # noqa: F401  (registers `kiln jobs` and `kiln spot`)
+
     app(prog_name="kiln")
