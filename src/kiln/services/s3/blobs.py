@@ -34,6 +34,7 @@ LOG = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024  # read/write unit of the data path
 TEMP_DIR = ".tmp"
+_IOV_BATCH = 512  # below every platform's IOV_MAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,30 @@ class BlobWriter:
         while view:
             n = self._file.write(view)
             view = view[n:] if n else view
+
+    def write_all(self, chunks: Sequence[bytes]) -> None:
+        """Digest and write several chunks."""
+        self.digest_all(chunks)
+        self.write_raw(chunks)
+
+    def digest_all(self, chunks: Sequence[bytes]) -> None:
+        """Feed chunks to the digests only (pair with `write_raw` of the same chunks, in order)."""
+        for chunk in chunks:
+            self.digests.update(chunk)
+
+    def write_raw(self, chunks: Sequence[bytes]) -> None:
+        """Write chunks without digesting them, with one `writev` per batch (no joining copy)."""
+        assert self._file is not None
+        fd = self._file.fileno()
+        for i in range(0, len(chunks), _IOV_BATCH):
+            batch = [memoryview(c) for c in chunks[i:i + _IOV_BATCH] if c]
+            while batch:
+                n = os.writev(fd, batch)
+                while batch and n >= len(batch[0]):
+                    n -= len(batch[0])
+                    batch.pop(0)
+                if batch and n:
+                    batch[0] = batch[0][n:]
 
     def finish(self) -> StagedBlob:
         """fsync and close: the blob is complete and durable when this returns."""

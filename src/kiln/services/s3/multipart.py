@@ -82,7 +82,7 @@ class Multipart:
         upload = Upload(secrets.token_urlsafe(48), bucket, key, datetime.now(UTC), options.content_type,
                         dict(options.metadata), dict(options.headers), checksum_algorithm,
                         checksum_type or ("COMPOSITE" if checksum_algorithm else None))
-        with self.db.tx() as conn:
+        with self.store.tx() as conn:
             self.store._require_bucket(conn, bucket)
             conn.execute(UPLOADS.insert().values(
                 upload_id=upload.upload_id, bucket=bucket, key=key, initiated=upload.initiated.timestamp(),
@@ -111,7 +111,7 @@ class Multipart:
         values = {"size": part.size, "etag": part.etag, "last_modified": part.last_modified.timestamp(),
                   "blob": blob, "checksums": checksums}
         try:
-            with self.db.tx() as conn:
+            with self.store.tx() as conn:
                 self._get(conn, bucket, key, upload_id)
                 old = conn.execute(q.PART_BLOB, where).scalar()
                 if old is None:
@@ -126,7 +126,7 @@ class Multipart:
         return part
 
     def abort(self, bucket: str, key: str, upload_id: str) -> None:
-        with self.db.tx() as conn:
+        with self.store.tx() as conn:
             self._get(conn, bucket, key, upload_id)
             blobs = self._drop(conn, upload_id)
         self.files.remove(blobs)

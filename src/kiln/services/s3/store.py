@@ -21,8 +21,10 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -57,6 +59,7 @@ T = TypeVar("T")
 
 __all__ = ["ObjectInfo", "ObjectStore", "download_prefix", "parse_uri", "upload_dir"]
 
+IO_THREADS = 16  # threads that digest and write request bodies
 LIST_PAGE = 1000  # rows per query when `list()` walks a whole prefix
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -112,6 +115,17 @@ class ObjectStore:
         root.mkdir(parents=True, exist_ok=True)
         self.files = BlobFiles(root)
         self._listeners: list[Callable[[ObjectInfo], None]] = []
+        self._write_lock = threading.Lock()
+        # Body writes: digesting (GIL released) and disk writes and fsyncs (blocking). A pool of its
+        # own, so a burst of fsyncs never queues the event loop's other thread work behind it.
+        self._io = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="kiln-s3-io")
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[Connection]:
+        """A write transaction, queued in-process first: SQLite's busy handler polls with sleeps of up
+        to 100 ms, so concurrent part commits would stall each other; a lock hands over at once."""
+        with self._write_lock, self.db.tx() as conn:
+            yield conn
 
     # Recovery -------------------------------------------------------------------------------
 
@@ -131,7 +145,7 @@ class ObjectStore:
     def create_bucket(self, name: str, account_id: str, region: str) -> None:
         """Raises InvalidBucketName, BucketOwnedByYou or AlreadyExists (owned by another account)."""
         validate_bucket_name(name)
-        with self.db.tx() as conn:
+        with self.tx() as conn:
             owner = conn.execute(sa.select(BUCKETS.c.account_id).where(BUCKETS.c.name == name)).scalar()
             if owner is not None:
                 if owner == account_id:
@@ -169,7 +183,7 @@ class ObjectStore:
 
     def delete_bucket(self, name: str) -> None:
         """Delete an empty bucket (its unfinished multipart uploads go with it)."""
-        with self.db.tx() as conn:
+        with self.tx() as conn:
             self._require_bucket(conn, name)
             if conn.execute(sa.select(OBJECTS.c.key).where(OBJECTS.c.bucket == name).limit(1)).first():
                 raise BucketNotEmpty("The bucket you tried to delete is not empty")
@@ -192,9 +206,10 @@ class ObjectStore:
         """Stream a request body into a durable, not yet visible blob, then hand it to `then`.
 
         Chunks are gathered to about 1 MiB and written (and hashed) in a worker thread while the
-        next chunk arrives. When the body ends, one more worker call writes the tail, fsyncs, and
-        runs `then(staged)` (typically: verify the digests and `commit()`), so a small object costs
-        a single thread hop. If `then` raises, the blob is discarded.
+        next ones arrive; the event loop only collects them. When the body ends, one more worker
+        call writes the tail, fsyncs, and runs `then(staged)` (typically: verify the digests and
+        `commit()`), so a small object costs a single thread hop. If `then` raises, the blob is
+        discarded.
 
         Raises:
             IncompleteBody: fewer (or more) bytes than `expected_size` arrived.
@@ -202,7 +217,7 @@ class ObjectStore:
         """
         loop = asyncio.get_running_loop()
         writer = BlobWriter(self.files, algorithms, sha256_payload=sha256_payload)
-        pending: asyncio.Future[None] | None = None
+        pending: asyncio.Future[Any] | None = None
         chunks: list[bytes] = []
         buffered = 0
         try:
@@ -211,25 +226,25 @@ class ObjectStore:
                     continue
                 chunks.append(chunk)
                 buffered += len(chunk)
-                if buffered >= CHUNK:
-                    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                    chunks, buffered = [], 0
+                if buffered >= CHUNK:  # hand the pieces over as they are: joining them costs a copy
+                    batch, chunks, buffered = chunks, [], 0
                     if pending is not None:
                         await pending
-                    pending = loop.run_in_executor(None, writer.write, data)
+                    # digest and write the batch in two threads at once (both release the GIL)
+                    pending = asyncio.gather(loop.run_in_executor(self._io, writer.digest_all, batch),
+                                             loop.run_in_executor(self._io, writer.write_raw, batch))
             if pending is not None:
                 await pending
                 pending = None
         except BaseException:
             _discard_after(writer, pending)
             raise
-        return await loop.run_in_executor(None, self._finish, writer, b"".join(chunks), expected_size, then)
+        return await loop.run_in_executor(self._io, self._finish, writer, chunks, expected_size, then)
 
-    def _finish(self, writer: BlobWriter, tail: bytes, expected_size: int | None,
+    def _finish(self, writer: BlobWriter, tail: list[bytes], expected_size: int | None,
                 then: Callable[[StagedBlob], T]) -> T:
         try:
-            if tail:
-                writer.write(tail)
+            writer.write_all(tail)
             if expected_size is not None and writer.size != expected_size:
                 raise IncompleteBody(f"You did not provide the number of bytes specified by the Content-Length "
                                      f"HTTP header ({expected_size} declared, {writer.size} received).")
@@ -295,7 +310,7 @@ class ObjectStore:
                   "headers": dict(options.headers), "checksums": checksums, "checksum_type": checksum_type,
                   "segments": [[s.blob, s.size] for s in segments], "parts_count": parts_count}
         where = {"w_bucket": bucket, "w_key": key}
-        with self.db.tx() as conn:
+        with self.tx() as conn:
             self._require_bucket(conn, bucket)
             old = conn.execute(q.OBJECT_SEGMENTS, where).first()
             if old is None:
@@ -431,7 +446,7 @@ class ObjectStore:
 
     def delete_many(self, bucket: str, keys: list[str]) -> None:
         doomed: list[str] = []
-        with self.db.tx() as conn:
+        with self.tx() as conn:
             self._require_bucket(conn, bucket)
             for i in range(0, len(keys), 500):
                 batch = keys[i:i + 500]
@@ -460,7 +475,7 @@ def _no_bucket(name: str) -> NotFound:
     return NotFound("Bucket", name, "The specified bucket does not exist")
 
 
-def _discard_after(writer: BlobWriter, pending: asyncio.Future[None] | None) -> None:
+def _discard_after(writer: BlobWriter, pending: asyncio.Future[Any] | None) -> None:
     """Discard a writer once its in-flight chunk (if any) is done with the file."""
     if pending is None or pending.done():
         if pending is not None and not pending.cancelled():
@@ -468,7 +483,7 @@ def _discard_after(writer: BlobWriter, pending: asyncio.Future[None] | None) -> 
         writer.discard()
         return
 
-    def later(f: asyncio.Future[None]) -> None:
+    def later(f: asyncio.Future[Any]) -> None:
         if not f.cancelled():
             f.exception()
         writer.discard()
