@@ -80,6 +80,7 @@ class Platform:
 
     async def stop(self) -> None:
         await self.training_reconciler.stop()
+        self.objects.close()
         self.db.dispose()
 
     def status(self) -> dict[str, Any]:

@@ -83,7 +83,7 @@ class Multipart:
                         dict(options.metadata), dict(options.headers), checksum_algorithm,
                         checksum_type or ("COMPOSITE" if checksum_algorithm else None))
         with self.store.tx() as conn:
-            self.store._require_bucket(conn, bucket)
+            self.store.require_bucket(conn, bucket)
             conn.execute(UPLOADS.insert().values(
                 upload_id=upload.upload_id, bucket=bucket, key=key, initiated=upload.initiated.timestamp(),
                 content_type=upload.content_type, metadata=upload.metadata, headers=upload.headers,
@@ -98,7 +98,7 @@ class Multipart:
     def _get(self, conn: Connection, bucket: str, key: str, upload_id: str) -> Upload:
         row = conn.execute(q.UPLOAD_ROW, {"w_upload_id": upload_id}).first()
         if row is None or row.bucket != bucket or row.key != key:
-            self.store._require_bucket(conn, bucket)
+            self.store.require_bucket(conn, bucket)
             raise _no_upload(upload_id)
         return _upload(row)
 

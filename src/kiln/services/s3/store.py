@@ -120,6 +120,10 @@ class ObjectStore:
         # own, so a burst of fsyncs never queues the event loop's other thread work behind it.
         self._io = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="kiln-s3-io")
 
+    def close(self) -> None:
+        """Release the body-writing threads (at server shutdown)."""
+        self._io.shutdown(wait=True, cancel_futures=True)
+
     @contextlib.contextmanager
     def tx(self) -> Iterator[Connection]:
         """A write transaction, queued in-process first: SQLite's busy handler polls with sleeps of up
@@ -184,7 +188,7 @@ class ObjectStore:
     def delete_bucket(self, name: str) -> None:
         """Delete an empty bucket (its unfinished multipart uploads go with it)."""
         with self.tx() as conn:
-            self._require_bucket(conn, name)
+            self.require_bucket(conn, name)
             if conn.execute(sa.select(OBJECTS.c.key).where(OBJECTS.c.bucket == name).limit(1)).first():
                 raise BucketNotEmpty("The bucket you tried to delete is not empty")
             uploads = sa.select(UPLOADS.c.upload_id).where(UPLOADS.c.bucket == name)
@@ -194,7 +198,8 @@ class ObjectStore:
             conn.execute(BUCKETS.delete().where(BUCKETS.c.name == name))
         self.files.remove(blobs)
 
-    def _require_bucket(self, conn: Connection, name: str) -> None:
+    def require_bucket(self, conn: Connection, name: str) -> None:
+        """Inside a transaction: raise NotFound unless the bucket exists."""
         if conn.execute(q.BUCKET_NAME, {"w_name": name}).first() is None:
             raise _no_bucket(name)
 
@@ -311,7 +316,7 @@ class ObjectStore:
                   "segments": [[s.blob, s.size] for s in segments], "parts_count": parts_count}
         where = {"w_bucket": bucket, "w_key": key}
         with self.tx() as conn:
-            self._require_bucket(conn, bucket)
+            self.require_bucket(conn, bucket)
             old = conn.execute(q.OBJECT_SEGMENTS, where).first()
             if old is None:
                 conn.execute(q.OBJECT_INSERT, {"bucket": bucket, "key": key, **values})
@@ -374,7 +379,7 @@ class ObjectStore:
         with self.db.read() as conn:
             row = conn.execute(q.OBJECT_ROW, {"w_bucket": bucket, "w_key": key}).first()
             if row is None:
-                self._require_bucket(conn, bucket)
+                self.require_bucket(conn, bucket)
                 raise NotFound("Object", key, "The specified key does not exist.")
         return _record(row)
 
@@ -447,7 +452,7 @@ class ObjectStore:
     def delete_many(self, bucket: str, keys: list[str]) -> None:
         doomed: list[str] = []
         with self.tx() as conn:
-            self._require_bucket(conn, bucket)
+            self.require_bucket(conn, bucket)
             for i in range(0, len(keys), 500):
                 batch = keys[i:i + 500]
                 where = (OBJECTS.c.bucket == bucket) & OBJECTS.c.key.in_(batch)
