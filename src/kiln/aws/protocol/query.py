@@ -40,7 +40,11 @@ def decode(shape: Shape, params: Mapping[str, str], prefix: str) -> Any:
             return out if (out or not prefix) else None
         case "list":
             flat = shape.serialization.get("flattened")
-            base = prefix if flat else f"{prefix}.{shape.member.serialization.get('name', 'member')}"
+            item = shape.member.serialization.get("name")
+            if flat:  # botocore names a flattened list's keys after its member, when it has a name
+                base = f"{prefix.rpartition('.')[0]}.{item}".lstrip(".") if item else prefix
+            else:
+                base = f"{prefix}.{item or 'member'}"
             items, i = [], 1
             while True:
                 value = decode(shape.member, params, f"{base}.{i}")

@@ -38,8 +38,10 @@ def decode(shape: Shape, node: ET.Element, where: str = "") -> Any:
                         if _local(k) == attr:
                             out[name] = from_text(member, v, f"{where}.{name}")
                     continue
-                key = member_key(member, name)
-                found = children.get(key)
+                found = children.get(member_key(member, name))
+                if not found and member.type_name == "list" and member.serialization.get("flattened"):
+                    # botocore's serializer names flattened items after the structure member
+                    found = children.get(str(member.serialization.get("name", name)))
                 if not found:
                     continue
                 if member.type_name == "list" and member.serialization.get("flattened"):
