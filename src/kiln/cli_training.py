@@ -80,3 +80,38 @@ def interrupt(job: Annotated[str, typer.Argument(help="Training job name.")], en
     if response.status_code != 200:
         fail(response.json().get("error", f"HTTP {response.status_code}"))
     typer.echo(f"interrupted {job}; it resumes from its last checkpoint")
+
+
+@app.command("job-logs")
+def job_logs(job: Annotated[str, typer.Argument(help="Training job name.")],
+             follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False,
+             endpoint: EndpointOption = None) -> None:
+    """Print a training job's log, every host's stream (prefixed with the host when there are several)."""
+    from botocore.exceptions import ClientError
+
+    logs, _ = _client(endpoint, "logs")
+    sm, _ = _client(endpoint, "sagemaker")
+    try:
+        sm.describe_training_job(TrainingJobName=job)
+    except ClientError:
+        fail(f"training job {job} does not exist")
+    seen: dict[str, int] = {}
+    while True:
+        try:
+            streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                                logStreamNamePrefix=f"{job}/")["logStreams"]
+        except ClientError:
+            streams = []
+        for s in streams:
+            name = s["logStreamName"]
+            request: dict[str, Any] = {"logGroupName": "/aws/sagemaker/TrainingJobs", "logStreamName": name,
+                                       "startFromHead": True}
+            events = logs.get_log_events(**request)["events"]
+            host = name.split("/", 1)[1].rsplit("-", 1)[0]
+            for event in events[seen.get(name, 0):]:
+                typer.echo(f"[{host}] {event['message']}" if len(streams) > 1 else event["message"])
+            seen[name] = len(events)
+        if not follow or sm.describe_training_job(TrainingJobName=job)["TrainingJobStatus"] not in (
+                "InProgress", "Stopping"):
+            return
+        time.sleep(1)

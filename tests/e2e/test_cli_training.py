@@ -42,6 +42,9 @@ def test_jobs_and_spot_interrupt(kiln_server: Any, unique_name: str) -> None:
     listing = kiln("jobs", "--endpoint", kiln_server.url, "--limit", "100")
     assert listing.returncode == 0, listing.stderr
     assert unique_name[:20] in listing.stdout and "Completed" in listing.stdout
+    printed = kiln("job-logs", unique_name, "--endpoint", kiln_server.url)
+    assert printed.returncode == 0 and "from 0" in printed.stdout and "from 0\n" not in printed.stdout[-8:]
+    assert [line for line in printed.stdout.splitlines() if line.startswith("from ")][-1] != "from 0"
     missing = kiln("spot", "interrupt", "no-such-job", "--endpoint", kiln_server.url)
     assert missing.returncode == 1 and missing.stderr.startswith("kiln: ")
     down = kiln("jobs", "--endpoint", "http://127.0.0.1:9")
