@@ -14,7 +14,7 @@ from kiln.core.errors import AlreadyExists, InvalidInput, NotFound
 from kiln.core.state.db import Database
 from kiln.services.s3 import store as store_module
 from kiln.services.s3 import tables
-from kiln.services.s3.blobs import CHUNK
+from kiln.services.s3.blobs import CHUNK, BlobWriter
 from kiln.services.s3.models import (
     BucketNotEmpty,
     InvalidBucketName,
@@ -178,6 +178,16 @@ def test_recover_removes_temp_files_and_orphans(store: ObjectStore) -> None:
     assert list((store.root / ".tmp").iterdir()) == []
     assert store.read_bytes("data", "keep") == b"keep"
     assert len(list(store.files.scan())) == 1
+
+
+def test_recover_spares_writes_in_flight(store: ObjectStore) -> None:
+    writer = BlobWriter(store.files)
+    writer.write(b"half")
+    store.recover()
+    staged = writer.finish()
+    store.commit("data", "late", staged)
+    store.recover()
+    assert store.read_bytes("data", "late") == b"half"
 
 
 def test_multipart_parts_become_segments(store: ObjectStore) -> None:

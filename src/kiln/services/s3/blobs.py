@@ -56,6 +56,7 @@ class BlobFiles:
         self._lock = threading.Lock()
         self._pins: Counter[str] = Counter()
         self._doomed: set[str] = set()
+        self._fresh: set[str] = set()  # created, not yet named by a committed row nor discarded
 
     def path(self, blob: str) -> Path:
         return self.root / blob
@@ -64,7 +65,15 @@ class BlobFiles:
         """A fresh blob name, its directory created."""
         name = uuid.uuid4().hex
         (self.root / name[:2]).mkdir(exist_ok=True)
-        return f"{name[:2]}/{name}"
+        blob = f"{name[:2]}/{name}"
+        with self._lock:
+            self._fresh.add(blob)
+        return blob
+
+    def settle(self, blobs: Iterable[str]) -> None:
+        """The commit that names (or the discard that drops) these new blobs is over."""
+        with self._lock:
+            self._fresh.difference_update(blobs)
 
     def duplicate(self, blob: str) -> str:
         """A new blob with the same bytes (a hard link: blobs are immutable, so sharing is safe)."""
@@ -102,6 +111,7 @@ class BlobFiles:
         """Delete blobs no row names any more (now, or when their last reader unpins)."""
         with self._lock:
             for b in blobs:
+                self._fresh.discard(b)
                 if self._pins.get(b):
                     self._doomed.add(b)
                 else:
@@ -118,7 +128,9 @@ class BlobFiles:
     # Recovery.
 
     def sweep(self, referenced: set[str]) -> tuple[int, int]:
-        """Delete every temp file and every blob not in `referenced`. Only safe before any write starts.
+        """Delete every temp file and every blob neither in `referenced` nor still being written.
+
+        The caller holds off commits while it reads `referenced` and sweeps (ObjectStore.recover).
 
         Returns:
             (temp files removed, orphan blobs removed).
@@ -128,9 +140,11 @@ class BlobFiles:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
                 temps += 1
+        with self._lock:
+            fresh = set(self._fresh)
         orphans = 0
         for blob in self.scan():
-            if blob not in referenced:
+            if blob not in referenced and blob not in fresh:
                 self._unlink(blob)
                 orphans += 1
         return temps, orphans
@@ -200,8 +214,7 @@ class BlobWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
-        with contextlib.suppress(FileNotFoundError):
-            self._files.path(self.blob).unlink()
+        self._files.remove([self.blob])
 
 
 def discard_staged(files: BlobFiles, staged: StagedBlob) -> None:

@@ -121,6 +121,8 @@ class Multipart:
         except BaseException:
             self.files.remove([blob])
             raise
+        finally:
+            self.files.settle([blob])
         if old is not None:
             self.files.remove([old])
         return part

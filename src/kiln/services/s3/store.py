@@ -134,13 +134,15 @@ class ObjectStore:
     # Recovery -------------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Delete temp files and blobs no row names (what a crash left). Call before serving."""
+        """Delete temp files and blobs no row names (what a crash left). Run at start-up; safe at
+        any time (commits wait, and blobs still being written are spared)."""
         referenced: set[str] = set()
-        with self.db.read() as conn:
-            for (segments,) in conn.execute(sa.select(OBJECTS.c.segments)):
-                referenced.update(b for b, _ in segments)
-            referenced.update(b for (b,) in conn.execute(sa.select(PARTS.c.blob)))
-        temps, orphans = self.files.sweep(referenced)
+        with self._write_lock:
+            with self.db.read() as conn:
+                for (segments,) in conn.execute(sa.select(OBJECTS.c.segments)):
+                    referenced.update(b for b, _ in segments)
+                referenced.update(b for (b,) in conn.execute(sa.select(PARTS.c.blob)))
+            temps, orphans = self.files.sweep(referenced)
         if temps or orphans:
             LOG.info("object store recovery: removed %d temp files and %d orphan blobs", temps, orphans)
 
@@ -315,14 +317,17 @@ class ObjectStore:
                   "headers": dict(options.headers), "checksums": checksums, "checksum_type": checksum_type,
                   "segments": [[s.blob, s.size] for s in segments], "parts_count": parts_count}
         where = {"w_bucket": bucket, "w_key": key}
-        with self.tx() as conn:
-            self.require_bucket(conn, bucket)
-            old = conn.execute(q.OBJECT_SEGMENTS, where).first()
-            if old is None:
-                conn.execute(q.OBJECT_INSERT, {"bucket": bucket, "key": key, **values})
-            else:
-                conn.execute(q.OBJECT_UPDATE, {**where, **values})
-            doomed = extra(conn) if extra is not None else []
+        try:
+            with self.tx() as conn:
+                self.require_bucket(conn, bucket)
+                old = conn.execute(q.OBJECT_SEGMENTS, where).first()
+                if old is None:
+                    conn.execute(q.OBJECT_INSERT, {"bucket": bucket, "key": key, **values})
+                else:
+                    conn.execute(q.OBJECT_UPDATE, {**where, **values})
+                doomed = extra(conn) if extra is not None else []
+        finally:
+            self.files.settle(s.blob for s in segments)
         keep = {s.blob for s in segments}
         if old is not None:
             doomed += [b for b, _ in old.segments if b not in keep]
