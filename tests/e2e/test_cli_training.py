@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from typing import Any
 
 from server_proc import clean_env
@@ -34,6 +35,10 @@ def test_jobs_and_spot_interrupt(kiln_server: Any, unique_name: str) -> None:
                                      CheckpointConfig={"S3Uri": f"s3://{bucket}/ckpt/{unique_name}/"},
                                      StoppingCondition={"MaxRuntimeInSeconds": 120, "MaxWaitTimeInSeconds": 300}))
     wait_for(sm, unique_name, secondary="Training")
+    deadline = time.time() + 60
+    while s3.list_objects_v2(Bucket=bucket, Prefix=f"ckpt/{unique_name}/").get("KeyCount", 0) == 0:
+        assert time.time() < deadline, "no checkpoint was uploaded"
+        time.sleep(0.2)
     out = kiln("spot", "interrupt", unique_name, "--endpoint", kiln_server.url)
     assert out.returncode == 0, out.stderr
     assert f"interrupted {unique_name}" in out.stdout
