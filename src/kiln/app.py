@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -37,6 +37,9 @@ def build_app(settings: Settings) -> KilnApp:
 
     async def status(_: Request) -> JSONResponse:
         return JSONResponse(platform.status())
+
+    async def prometheus(_: Request) -> PlainTextResponse:
+        return PlainTextResponse(platform.prometheus(), media_type="text/plain; version=0.0.4")
 
     async def coverage(_: Request) -> JSONResponse:
         return JSONResponse(table.implemented())
@@ -68,6 +71,7 @@ def build_app(settings: Settings) -> KilnApp:
         Route("/_kiln/health", health),
         Route("/_kiln/status", status),
         Route("/_kiln/coverage", coverage),
+        Route("/_kiln/metrics", prometheus),
         Route("/_kiln/training-jobs/{name}/interrupt", interrupt, methods=["POST"]),
     ]
     admin = Starlette(routes=routes, lifespan=lifespan)

@@ -12,6 +12,7 @@ from kiln.aws.dispatch import Provider
 from kiln.config import Settings
 from kiln.core.state.db import Database, Migration
 from kiln.execution.slots import SlotPool, host_gpus
+from kiln.services import hosting
 from kiln.services.identity.provider import IamProvider, StsProvider
 from kiln.services.logs import tables as logs_tables
 from kiln.services.logs.provider import LogsProvider
@@ -56,6 +57,9 @@ class Platform:
             stop_grace=settings.stop_grace_seconds, spot_mtbi=settings.spot_mtbi_seconds,
             spot_restart_delay=settings.spot_restart_delay_seconds))
         self.training.notify = self.training_reconciler.notify
+        self.hosting = hosting.Hosting(db=self.db, objects=self.objects, logs=self.logs, metric_store=self.metrics,
+                                       tags=self.tags, slots=self.slots, data_dir=settings.data_dir,
+                                       endpoint_url=settings.url, owner=str(settings.data_dir.resolve()))
 
     @staticmethod
     def migrations() -> list[Migration]:
@@ -65,20 +69,24 @@ class Platform:
         out += metrics_tables.MIGRATIONS
         out += tags_store.MIGRATIONS
         out += training_tables.MIGRATIONS
+        out += hosting.MIGRATIONS
         return out
 
     def providers(self) -> list[Provider]:
         return [StsProvider(self.settings.role_name), IamProvider(), LogsProvider(self.logs),
                 S3Provider(self.objects),
                 CloudWatchProvider(self.metrics), SageMakerMetricsProvider(self.metrics),
-                TagsProvider(self.tags), TrainingProvider(self.training, self.tags)]
+                TagsProvider(self.tags), TrainingProvider(self.training, self.tags),
+                *self.hosting.providers()]
 
     async def start(self) -> None:
         """Recover from a crash and start background loops."""
         self.objects.recover()
         await self.training_reconciler.start()
+        await self.hosting.start()
 
     async def stop(self) -> None:
+        await self.hosting.stop()
         await self.training_reconciler.stop()
         self.objects.close()
         self.db.dispose()
@@ -88,4 +96,9 @@ class Platform:
                 "region": self.settings.region, "resources": {**self.logs.counts(),
                                                                  "buckets": self.objects.bucket_count(),
                                                                  "metricSeries": self.metrics.count_series(),
-                                                                 "trainingJobs": self.training.repo.count()}}
+                                                                 "trainingJobs": self.training.repo.count(),
+                                                                 "endpoints": self.hosting.count()}}
+
+    def prometheus(self) -> str:
+        """Prometheus text for `/_kiln/metrics`."""
+        return self.hosting.prometheus()

@@ -1,0 +1,68 @@
+"""Real-time inference: models, endpoint configs, endpoints, replicas, routing, metrics, data capture.
+
+`Hosting` wires the parts together for the platform (`kiln/platform.py`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kiln.aws.dispatch import Provider
+from kiln.core.state.db import Database
+from kiln.execution.slots import SlotPool
+from kiln.services.hosting.capture import CaptureWriter
+from kiln.services.hosting.metrics import InvocationMetrics
+from kiln.services.hosting.reconciler import HostingReconciler, Timing
+from kiln.services.hosting.replicas import LocalProcessLauncher
+from kiln.services.hosting.repository import HostingRepository
+from kiln.services.hosting.router import Router
+from kiln.services.hosting.service import HostingService
+from kiln.services.hosting.settings import HostingSettings
+from kiln.services.hosting.tables import MIGRATIONS
+from kiln.services.s3.store import ObjectStore
+
+__all__ = ["MIGRATIONS", "Hosting"]
+
+
+class Hosting:
+    def __init__(self, *, db: Database, objects: ObjectStore, logs: Any, metric_store: Any, tags: Any,
+                 slots: SlotPool, data_dir: Path, endpoint_url: str, owner: str,
+                 settings: HostingSettings | None = None) -> None:
+        self.settings = settings or HostingSettings()
+        s = self.settings
+        self.tags = tags
+        self.service = HostingService(HostingRepository(db))
+        self.router = Router()
+        self.metrics = InvocationMetrics()
+        self.capture = CaptureWriter(objects)
+        self.launcher = LocalProcessLauncher(objects=objects, logs=logs, slots=slots,
+                                             replicas_dir=data_dir / "hosting" / "replicas",
+                                             cache_dir=data_dir / "hosting" / "cache", endpoint_url=endpoint_url,
+                                             owner=f"{owner}#hosting")
+        self.reconciler = HostingReconciler(
+            self.service, self.launcher, self.router, self.metrics, self.capture, metric_store,
+            owner=f"{owner}#hosting",
+            timing=Timing(interval=s.interval_seconds, metrics_flush=s.metrics_flush_seconds,
+                          capture_flush=s.capture_flush_seconds, health=s.health_seconds,
+                          drain_timeout=s.drain_timeout_seconds))
+        self.service.notify = self.reconciler.notify
+
+    def providers(self) -> list[Provider]:
+        from kiln.services.hosting.provider import HostingProvider
+        from kiln.services.hosting.runtime import RuntimeProvider
+
+        return [HostingProvider(self.service, self.tags),
+                RuntimeProvider(self.router, self.metrics, self.service, self.settings.model_timeout_seconds)]
+
+    async def start(self) -> None:
+        await self.reconciler.start()
+
+    async def stop(self) -> None:
+        await self.reconciler.stop()
+
+    def prometheus(self) -> str:
+        return self.metrics.prometheus(self.reconciler.gauges())
+
+    def count(self) -> int:
+        return self.service.repo.count_endpoints()

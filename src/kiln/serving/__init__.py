@@ -1,0 +1,1 @@
+"""The model server: the SageMaker inference container contract (`GET /ping`, `POST /invocations`)."""
