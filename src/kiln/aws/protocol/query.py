@@ -32,12 +32,15 @@ def decode(shape: Shape, params: Mapping[str, str], prefix: str) -> Any:
             for name, member in shape.members.items():
                 key = member.serialization.get("name", name)
                 value = decode(member, params, f"{prefix}.{key}" if prefix else key)
-                if value is None and name in shape.required_members and member.type_name == "structure" \
-                        and not member.required_members:
-                    value = {}  # a structure with nothing set has no form keys: it was sent empty
                 if value is not None:
                     out[name] = value
-            return out if (out or not prefix) else None
+            if not out and prefix:
+                return None
+            for name in shape.required_members:  # a structure with nothing set has no form keys
+                member = shape.members[name]
+                if name not in out and member.type_name == "structure" and not member.required_members:
+                    out[name] = {}
+            return out
         case "list":
             flat = shape.serialization.get("flattened")
             item = shape.member.serialization.get("name")
