@@ -13,6 +13,7 @@ from kiln.config import Settings
 from kiln.core.state.db import Database, Migration
 from kiln.execution.slots import SlotPool, host_gpus
 from kiln.services import hosting
+from kiln.services.featurestore import assembly as featurestore
 from kiln.services.identity.provider import IamProvider, StsProvider
 from kiln.services.logs import tables as logs_tables
 from kiln.services.logs.provider import LogsProvider
@@ -60,6 +61,8 @@ class Platform:
         self.hosting = hosting.Hosting(db=self.db, objects=self.objects, logs=self.logs, metric_store=self.metrics,
                                        tags=self.tags, slots=self.slots, data_dir=settings.data_dir,
                                        endpoint_url=settings.url, owner=str(settings.data_dir.resolve()))
+        self.features = featurestore.FeatureStore(self.db, self.objects, self.tags, settings.data_dir,
+                                                  settings.account_id)
 
     @staticmethod
     def migrations() -> list[Migration]:
@@ -70,6 +73,7 @@ class Platform:
         out += tags_store.MIGRATIONS
         out += training_tables.MIGRATIONS
         out += hosting.MIGRATIONS
+        out += featurestore.MIGRATIONS
         return out
 
     def providers(self) -> list[Provider]:
@@ -77,15 +81,17 @@ class Platform:
                 S3Provider(self.objects),
                 CloudWatchProvider(self.metrics), SageMakerMetricsProvider(self.metrics),
                 TagsProvider(self.tags), TrainingProvider(self.training, self.tags),
-                *self.hosting.providers()]
+                *self.features.providers(), *self.hosting.providers()]
 
     async def start(self) -> None:
         """Recover from a crash and start background loops."""
         self.objects.recover()
         await self.training_reconciler.start()
         await self.hosting.start()
+        await self.features.start()
 
     async def stop(self) -> None:
+        await self.features.stop()
         await self.hosting.stop()
         await self.training_reconciler.stop()
         self.objects.close()
@@ -97,7 +103,8 @@ class Platform:
                                                                  "buckets": self.objects.bucket_count(),
                                                                  "metricSeries": self.metrics.count_series(),
                                                                  "trainingJobs": self.training.repo.count(),
-                                                                 "endpoints": self.hosting.count()}}
+                                                                 "endpoints": self.hosting.count(),
+                                                                 **self.features.counts()}}
 
     def prometheus(self) -> str:
         """Prometheus text for `/_kiln/metrics`."""

@@ -1,0 +1,72 @@
+"""Drives feature groups through Creating -> Created and Deleting -> gone, and sweeps expired records.
+
+Wakes on every create/delete (or every second); a group whose step fails stays where it is and is
+retried on the next tick. After a restart, groups left Creating or Deleting simply continue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from kiln.services.featurestore.models import GroupStatus
+from kiln.services.featurestore.online import OnlineStore
+from kiln.services.featurestore.service import FeatureGroupService
+
+LOG = logging.getLogger(__name__)
+SWEEP_EVERY = 60.0
+
+
+class FeatureStoreReconciler:
+    def __init__(self, groups: FeatureGroupService, online: OnlineStore) -> None:
+        self.groups = groups
+        self.online = online
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_sweep = 0.0
+
+    def notify(self) -> None:
+        """Thread-safe: wake the loop now."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="featurestore-reconciler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            try:
+                await asyncio.to_thread(self.tick)
+            except Exception:
+                LOG.exception("feature store reconciler tick failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+
+    def tick(self) -> None:
+        for group in self.groups.repo.list(statuses=(GroupStatus.CREATING, GroupStatus.DELETING)):
+            try:
+                if group.status is GroupStatus.CREATING:
+                    self.groups.provision(group)
+                else:
+                    self.groups.deprovision(group)
+            except Exception:
+                LOG.exception("feature group %s: %s step failed; will retry", group.name, group.status.value)
+        now = time.time()
+        if now - self._last_sweep >= SWEEP_EVERY:
+            self._last_sweep = now
+            swept = self.online.sweep_expired(now)
+            if swept:
+                LOG.info("online store: %d expired records removed", swept)

@@ -1,0 +1,85 @@
+"""Feature-group status progression (no server): Creating -> Created | CreateFailed, Deleting -> gone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiln.core.errors import AlreadyExists, InvalidState, NotFound
+from kiln.core.scope import Scope
+from kiln.core.state.db import Database
+from kiln.services.athena.catalog import Catalog
+from kiln.services.featurestore import assembly
+from kiln.services.featurestore.models import (
+    FeatureDefinition,
+    FeatureGroupSpec,
+    FeatureType,
+    GroupStatus,
+    OfflineRow,
+    OnlineConfig,
+)
+from kiln.services.featurestore.offline import OfflineStore
+from kiln.services.featurestore.online import SqliteOnlineStore
+from kiln.services.featurestore.repository import FeatureGroupRepository
+from kiln.services.featurestore.service import FeatureGroupService
+from kiln.services.s3 import tables as s3_tables
+from kiln.services.s3.store import ObjectStore
+
+SCOPE = Scope("123456789012", "us-east-1")
+
+
+def spec(name: str, uri: str | None = "s3://bkt/fs") -> FeatureGroupSpec:
+    return FeatureGroupSpec(name, "id", "et", [FeatureDefinition("id", FeatureType.STRING),
+                                               FeatureDefinition("et", FeatureType.FRACTIONAL)],
+                            OnlineConfig(True), offline_s3_uri=uri)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> FeatureGroupService:
+    db = Database(f"sqlite:///{tmp_path / 'kiln.db'}")
+    db.migrate([*s3_tables.MIGRATIONS, *assembly.MIGRATIONS])
+    objects = ObjectStore(db, tmp_path / "objects")
+    objects.create_bucket("bkt", SCOPE.account_id, SCOPE.region)
+    online = SqliteOnlineStore(tmp_path / "online.sqlite")
+    holder: dict[str, FeatureGroupService] = {}
+    offline = OfflineStore(db, objects, lambda sid: holder["s"].by_store_id(sid))
+    holder["s"] = FeatureGroupService(FeatureGroupRepository(db), objects, Catalog(db), online, offline,
+                                      clock=lambda: 1780740000.0)
+    return holder["s"]
+
+
+def test_create_is_creating_until_provisioned(service: FeatureGroupService) -> None:
+    notified: list[bool] = []
+    service.notify = lambda: notified.append(True)
+    group = service.create(SCOPE, spec("g1"))
+    assert group.status is GroupStatus.CREATING and notified == [True]
+    assert service.get(SCOPE, "G1").status is GroupStatus.CREATING  # names are case-insensitive
+    with pytest.raises(InvalidState):
+        service.delete(SCOPE, "g1")
+    with pytest.raises(AlreadyExists):
+        service.create(SCOPE, spec("g1"))
+    done = service.provision(group)
+    assert done.status is GroupStatus.CREATED
+    assert done.offline is not None and done.offline.table == "g1_1780740000"
+    assert service.catalog.get_table(SCOPE, "sagemaker_featurestore", "g1_1780740000").location == (
+        "s3://bkt/fs/123456789012/sagemaker/us-east-1/offline-store/g1-1780740000/data")
+
+
+def test_missing_bucket_is_create_failed(service: FeatureGroupService) -> None:
+    group = service.provision(service.create(SCOPE, spec("g2", "s3://no-such-bucket/x")))
+    assert group.status is GroupStatus.CREATE_FAILED and "no-such-bucket" in (group.failure_reason or "")
+
+
+def test_delete_flushes_then_forgets(service: FeatureGroupService) -> None:
+    group = service.provision(service.create(SCOPE, spec("g3")))
+    service.offline.append(group.store_id, [OfflineRow({"id": "a", "et": "1780740000"}, 1780740000.0, 1.0)])
+    service.delete(SCOPE, "g3")
+    deleting = service.get(SCOPE, "g3")
+    assert deleting.status is GroupStatus.DELETING
+    service.deprovision(deleting)
+    with pytest.raises(NotFound):
+        service.get(SCOPE, "g3")
+    keys = [i.key for i in service.objects.list("bkt", "fs/")]
+    assert len(keys) == 1 and keys[0].endswith(".parquet")  # the offline data stays, complete
+    assert service.catalog.find_table(SCOPE, "sagemaker_featurestore", "g3_1780740000") is None
