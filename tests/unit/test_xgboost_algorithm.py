@@ -457,6 +457,7 @@ def test_validate_aliases_notes_and_passthrough() -> None:
     with pytest.raises(ClientError, match="auc"):
         hpv.validate({"num_round": "1", "eval_metric": "auc"})
     assert hpv.validate({"num_round": "1", "objective": "reg:linear"}).objective == "reg:squarederror"
+    assert hpv.validate({"num_round": "1", "objective": '"binary:logistic"'}).objective == "binary:logistic"
     assert hpv.validate({"num_round": "3", "monotone_constraints": "(1, 0,-1)"}).params[
         "monotone_constraints"] == "(1,0,-1)"
 

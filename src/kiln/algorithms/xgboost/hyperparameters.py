@@ -9,6 +9,7 @@ XGBoost parameters that SageMaker does not list are passed through for XGBoost t
 from __future__ import annotations
 
 import ast
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -250,9 +251,22 @@ def _check_metric(metric: str) -> str:
     raise ClientError(f"Hyperparameter eval_metric: value {metric!r} is not a supported evaluation metric")
 
 
+def _unquote(value: str) -> str:
+    """`"\"binary:logistic\""` (a JSON-encoded string, as framework estimators send) -> `binary:logistic`."""
+    text = value.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            return value
+        return decoded if isinstance(decoded, str) else value
+    return value
+
+
 def _canonical(hps: dict[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for key, value in hps.items():
+    for key, raw in hps.items():
+        value = _unquote(str(raw))
         name = ALIASES.get(key, key)
         if name in out:
             raise ClientError(f"Hyperparameter {name} is given twice (as {key} and as an alias)")
