@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, ClassVar
 
 
 class AwsError(Exception):
+    """An error answered in the protocol's wire format. `status` defaults to the class's; pass one
+    where the same code answers with another status (UnknownOperationException: 400 for an unknown
+    X-Amz-Target, 404 for a REST path no operation matches)."""
+
     code: ClassVar[str] = "InternalFailure"
-    status: ClassVar[int] = 400
+    status: int = 400
     sender_fault: ClassVar[bool] = True
 
     def __init__(self, message: str = "", *, fields: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, status: int | None = None) -> None:
         super().__init__(message)
+        if status is not None:
+            self.status = status
         self.message = message
         self.fields = fields or {}  # extra members of the error shape (e.g. S3's Key, BucketName)
         self.headers = headers or {}
 
 
+@cache
 def error(code: str, status: int = 400, *, sender_fault: bool = True) -> type[AwsError]:
-    """Make an error class for a code on the fly (for codes only one service uses)."""
+    """The error class for a code only one service uses, made on first use (one class per code)."""
     return type(code, (AwsError,), {"code": code, "status": status, "sender_fault": sender_fault})
 
 

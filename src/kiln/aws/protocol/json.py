@@ -140,10 +140,10 @@ class JsonCodec(Codec):
         target = request.headers.get("x-amz-target", "")
         prefix, _, name = target.rpartition(".")
         if not prefix or not name:
-            raise errors.UnknownOperationException("Missing or malformed X-Amz-Target header.")
+            raise errors.UnknownOperationException("Missing or malformed X-Amz-Target header.", status=400)
         if name not in service.operation_names:
             raise errors.UnknownOperationException(
-                f"Operation {name} is not an operation of service {service.service_name}.")
+                f"Operation {name} is not an operation of service {service.service_name}.", status=400)
         return service.operation_model(name)
 
     def parse(self, operation: OperationModel, request: HttpRequest) -> dict[str, Any]:

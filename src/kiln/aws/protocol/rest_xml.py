@@ -9,9 +9,11 @@ from xml.etree import ElementTree as ET
 from botocore.model import OperationModel, ServiceModel
 
 from kiln.aws.context import RequestContext
-from kiln.aws.errors import AwsError
+from kiln.aws.errors import AwsError, error
 from kiln.aws.protocol import rest, xml
-from kiln.aws.protocol.common import Codec, HttpRequest, HttpResponse, text_body
+from kiln.aws.protocol.common import Codec, HttpRequest, HttpResponse, ProtocolError, text_body
+
+InvalidArgument = error("InvalidArgument")
 
 # The model does not name the root element of payload-less outputs; botocore's parser ignores it,
 # but other S3 clients read it, so use S3's documented names.
@@ -41,6 +43,12 @@ class RestXmlCodec(Codec):
         return bool(operation.has_streaming_input)
 
     def parse(self, operation: OperationModel, request: HttpRequest) -> dict[str, Any]:
+        try:
+            return self._parse(operation, request)
+        except ProtocolError as exc:  # S3 names a value it cannot read InvalidArgument
+            raise InvalidArgument(exc.message) from exc
+
+    def _parse(self, operation: OperationModel, request: HttpRequest) -> dict[str, Any]:
         shape = operation.input_shape
         if shape is None:
             return {}

@@ -7,8 +7,10 @@ from xml.etree import ElementTree as ET
 
 from botocore.model import Shape
 
-from kiln.aws.protocol.common import ProtocolError
+from kiln.aws.errors import error
 from kiln.aws.protocol.shapes import from_text, to_text
+
+MalformedXML = error("MalformedXML")
 
 
 def member_key(shape: Shape, member_name: str) -> str:
@@ -76,8 +78,8 @@ def parse_document(body: bytes) -> ET.Element:
     try:
         return ET.fromstring(body)
     except ET.ParseError as exc:
-        raise ProtocolError("The XML you provided was not well-formed or did not validate against our "
-                            "published schema.", ) from exc
+        raise MalformedXML("The XML you provided was not well-formed or did not validate against our "
+                           "published schema") from exc
 
 
 def encode_into(parent: ET.Element, shape: Shape, value: Any, name: str) -> None:
