@@ -25,7 +25,9 @@ _SCOPE_SERVICES = {"s3": "s3", "sts": "sts", "iam": "iam", "monitoring": "cloudw
                    "application-autoscaling": "application-autoscaling"}
 _FEATURESTORE_PATHS = ("/FeatureGroup/", "/BatchGetRecord", "/BatchWriteRecord")
 _METRICS_PATHS = ("/BatchPutMetrics", "/BatchGetMetrics")
-_VHOST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])"
+# The bucket is the shortest prefix followed by an S3 host (`.s3.localhost`, `.s3.<region>.amazonaws.com`,
+# `.s3-<region>...`) or `.localhost`: `photos.s3.localhost` is bucket `photos`, not `photos.s3`.
+_VHOST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}?[a-z0-9])"
                     r"\.(?:s3[.\-][^:]*|s3|localhost)(?::\d+)?$")
 
 
