@@ -61,7 +61,7 @@ class FeatureStore:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.queries.recover)
-        await asyncio.to_thread(self.offline.flush)  # batches a crash left sealed, and rows it left buffered
+        await asyncio.to_thread(self.offline.recover)  # batches a crash left sealed, rows it left buffered
         self.flusher.start()
         await self.reconciler.start()
 

@@ -87,6 +87,16 @@ class OfflineStore:
                 written += self._flush_store(sid)
             return written
 
+    def recover(self) -> int:
+        """At start-up: write the batches a crash left sealed and the rows it left buffered."""
+        with self.db.read() as conn:
+            sealed = int(conn.execute(sa.select(sa.func.count()).select_from(B)).scalar_one())
+        pending = self.pending()
+        if sealed or pending:
+            LOG.warning("offline store recovery: %d sealed batch(es) to rewrite, %d buffered row(s) to flush",
+                        sealed, pending)
+        return self.flush()
+
     def discard(self, store_id: str) -> None:
         """Forget a group's buffered rows (its offline store is gone)."""
         with self.db.tx() as conn:
