@@ -90,3 +90,12 @@ class InternalFailure(AwsError):
     code = "InternalFailure"
     status = 500
     sender_fault = False
+
+
+def validation_error_for(service: str) -> type[AwsError]:
+    """The class a service answers failed model validation with."""
+    if service in ("sagemaker-runtime", "sagemaker-featurestore-runtime"):
+        return ValidationError
+    if service == "s3":
+        return error("InvalidArgument")
+    return ValidationException

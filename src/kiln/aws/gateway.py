@@ -111,7 +111,7 @@ class Gateway:
             params = codec.parse(operation, http)
             violations = validate.collect(operation.input_shape, params)
             if violations:
-                raise self._validation_error(service_name)(validate.message(violations))
+                raise errors.validation_error_for(service_name)(validate.message(violations))
             ctx.headers = {k.lower(): v for k, v in headers.items()}
             result = await self._call(handler, ctx, params)
             response = codec.serialize(operation, result, ctx)
@@ -133,14 +133,6 @@ class Gateway:
             # the body's bytes would be read as the next request, so this connection must end.
             response.headers["Connection"] = "close"
         return response
-
-    @staticmethod
-    def _validation_error(service_name: str) -> type[errors.AwsError]:
-        if service_name in ("sagemaker-runtime", "sagemaker-featurestore-runtime"):
-            return errors.ValidationError
-        if service_name == "s3":
-            return errors.error("InvalidArgument")
-        return errors.ValidationException
 
     async def _call(self, handler: Any, ctx: RequestContext, params: dict[str, Any]) -> Any:
         if handler.is_async:
