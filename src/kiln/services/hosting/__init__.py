@@ -1,6 +1,7 @@
 """Real-time inference: models, endpoint configs, endpoints, replicas, routing, metrics, data capture.
 
-`Hosting` wires the parts together for the platform (`kiln/platform.py`).
+`Hosting` wires the parts together for the platform (`kiln/platform.py`), Application Auto Scaling
+of endpoint variants (`kiln.services.autoscaling`) included.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from kiln.aws.dispatch import Provider
 from kiln.core.state.db import Database
 from kiln.execution.slots import SlotPool
+from kiln.services import autoscaling
 from kiln.services.hosting.capture import CaptureWriter
 from kiln.services.hosting.metrics import InvocationMetrics
 from kiln.services.hosting.reconciler import HostingReconciler, Timing
@@ -19,10 +21,12 @@ from kiln.services.hosting.repository import HostingRepository
 from kiln.services.hosting.router import Router
 from kiln.services.hosting.service import HostingService
 from kiln.services.hosting.settings import HostingSettings
-from kiln.services.hosting.tables import MIGRATIONS
+from kiln.services.hosting.tables import MIGRATIONS as HOSTING_MIGRATIONS
 from kiln.services.s3.store import ObjectStore
 
 __all__ = ["MIGRATIONS", "Hosting"]
+
+MIGRATIONS = [*HOSTING_MIGRATIONS, *autoscaling.MIGRATIONS]
 
 
 class Hosting:
@@ -47,18 +51,24 @@ class Hosting:
                           capture_flush=s.capture_flush_seconds, health=s.health_seconds,
                           drain_timeout=s.drain_timeout_seconds))
         self.service.notify = self.reconciler.notify
+        self.autoscaling = autoscaling.Autoscaling(db, self.service, metric_store,
+                                                   interval=s.autoscaling_interval_seconds,
+                                                   window=s.autoscaling_window_seconds)
 
     def providers(self) -> list[Provider]:
         from kiln.services.hosting.provider import HostingProvider
         from kiln.services.hosting.runtime import RuntimeProvider
 
         return [HostingProvider(self.service, self.tags),
-                RuntimeProvider(self.router, self.metrics, self.service, self.settings.model_timeout_seconds)]
+                RuntimeProvider(self.router, self.metrics, self.service, self.settings.model_timeout_seconds),
+                *self.autoscaling.providers()]
 
     async def start(self) -> None:
         await self.reconciler.start()
+        await self.autoscaling.start()
 
     async def stop(self) -> None:
+        await self.autoscaling.stop()
         await self.reconciler.stop()
 
     def prometheus(self) -> str:

@@ -1,0 +1,171 @@
+"""The autoscaling loop: every `interval` seconds, for each registered SageMaker variant with target
+tracking policies, read the metric over the last `window` seconds from the MetricStore, ask the pure
+policy (`policy.py`) for a count, honour cooldowns, and set the variant's desired instance count
+through the hosting service (whose reconciler starts or drains replicas). Each change is a scaling
+activity: `InProgress` until the endpoint is back `InService` at that count.
+
+`SageMakerVariantInvocationsPerInstance` is the `AWS/SageMaker` `InvocationsPerInstance` Sum over the
+window, per minute; no datapoint means no traffic (0), so an idle variant scales in. A customized
+metric is the policy's Statistic over the window; no datapoint means no action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kiln.core.errors import DomainError
+from kiln.services.autoscaling import policy as pure
+from kiln.services.autoscaling.service import PREDEFINED, parse_resource
+from kiln.services.autoscaling.store import Activity, AutoscalingStore, Policy, Target
+
+LOG = logging.getLogger(__name__)
+
+
+class AutoscalingLoop:
+    def __init__(self, store: AutoscalingStore, endpoints: Any, metrics: Any, *, interval: float = 10.0,
+                 window: float = 60.0, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.endpoints = endpoints  # HostingService
+        self.metrics = metrics  # MetricStore
+        self.interval = interval
+        self.window = window
+        self.clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def notify(self) -> None:
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="autoscaling")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            try:
+                await asyncio.to_thread(self.tick)
+            except Exception:
+                LOG.exception("autoscaling tick failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    def tick(self) -> None:
+        for target in self.store.targets():
+            try:
+                self.evaluate(target)
+            except Exception:
+                LOG.exception("autoscaling %s failed", target.key.resource_id)
+
+    def metric(self, target: Target, config: dict[str, Any], now: float) -> float | None:
+        endpoint, variant = parse_resource(target.key.resource_id)
+        period = max(1, math.ceil(self.window))
+        start = now - period
+        predefined = (config.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")
+        if predefined == PREDEFINED:
+            points = self.metrics.statistics(target.key.scope, "AWS/SageMaker", "InvocationsPerInstance",
+                                             {"EndpointName": endpoint, "VariantName": variant}, start, now + 1e-3,
+                                             period, ["Sum"])
+            return sum(p["Sum"] for p in points) * 60.0 / period
+        custom = config.get("CustomizedMetricSpecification") or {}
+        if not custom.get("MetricName") or custom.get("Metrics"):
+            return None  # metric math is not evaluated by Kiln
+        statistic = custom.get("Statistic", "Average")
+        dims = {d["Name"]: d["Value"] for d in custom.get("Dimensions") or []}
+        points = self.metrics.statistics(target.key.scope, custom["Namespace"], custom["MetricName"], dims, start,
+                                         now + 1e-3, period, [statistic])
+        if not points:
+            return None
+        if statistic in ("Sum", "SampleCount"):
+            return float(sum(p[statistic] for p in points))
+        if statistic == "Minimum":
+            return float(min(p[statistic] for p in points))
+        if statistic == "Maximum":
+            return float(max(p[statistic] for p in points))
+        total = sum(p["SampleCount"] for p in points)
+        return float(sum(p["Sum"] for p in points) / total) if total else None
+
+    def evaluate(self, target: Target) -> None:
+        endpoint_name, variant_name = parse_resource(target.key.resource_id)
+        e = self.endpoints.repo.get_endpoint(target.key.scope, endpoint_name)
+        variant = e.current.variant(variant_name) if e is not None else None
+        if e is None or variant is None:
+            return
+        self._settle(target, e, variant)
+        if e.status.value != "InService" or e.pending is not None:
+            return
+        now = self.clock()
+        current = variant.desired_count
+        proposals: list[tuple[int, Policy]] = []
+        for p in self.store.policies(key=target.key):
+            if p.policy_type != "TargetTrackingScaling":
+                continue
+            value = self.metric(target, p.config, now)
+            if value is None:
+                continue
+            want = pure.desired_instances(pure.ScalingInput(current, target.min_capacity, target.max_capacity,
+                                                            value, float(p.config["TargetValue"])))
+            proposals.append((want, p))
+        bounded = pure.clamp(current, target.min_capacity, target.max_capacity)
+        if not proposals and bounded == current:
+            return
+        want, chosen = max(proposals, key=lambda x: x[0]) if proposals else (bounded, None)
+        cfg = chosen.config if chosen else {}
+        cooldowns = pure.Cooldowns(float(cfg.get("ScaleOutCooldown", 300)), float(cfg.get("ScaleInCooldown", 300)),
+                                   bool(cfg.get("DisableScaleIn", False)))
+        state = pure.CooldownState(target.last_scale_out, target.last_scale_in)
+        decision = pure.apply_cooldown(current, want, state, cooldowns, now, min_count=target.min_capacity,
+                                       max_count=target.max_capacity,
+                                       scale_in_suspended=bool(target.suspended.get("DynamicScalingInSuspended")),
+                                       scale_out_suspended=bool(target.suspended.get("DynamicScalingOutSuspended")))
+        if decision.count == current:
+            return
+        self._scale(target, e.scope, endpoint_name, variant_name, current, decision.count, chosen, now)
+
+    def _scale(self, target: Target, scope: Any, endpoint: str, variant: str, current: int, count: int,
+               chosen: Policy | None, now: float) -> None:
+        side = "AlarmHigh" if count > current else "AlarmLow"
+        alarm = next((a["AlarmName"] for a in (chosen.alarms if chosen else []) if side in a["AlarmName"]), None)
+        cause = (f"monitor alarm {alarm} in state ALARM triggered policy {chosen.name}" if chosen and alarm
+                 else "minimum/maximum capacity of the scalable target changed")
+        activity = Activity(target.key, f"Setting desired instance count to {count}.", cause, "InProgress", now,
+                            desired=count)
+        try:
+            self.endpoints.set_instance_count(scope, endpoint, variant, count)
+        except DomainError as exc:
+            LOG.info("autoscaling %s: cannot scale now: %s", target.key.resource_id, exc.message)
+            return
+        LOG.info("autoscaling %s: %d -> %d (%s)", target.key.resource_id, current, count, cause)
+        self.store.add_activity(activity)
+        state = pure.record(pure.CooldownState(target.last_scale_out, target.last_scale_in), current, count, now)
+        target.last_scale_out, target.last_scale_in = state.last_scale_out, state.last_scale_in
+        self.store.put_target(target)
+
+    def _settle(self, target: Target, e: Any, variant: Any) -> None:
+        """Close InProgress activities once the endpoint is InService again."""
+        if e.status.value != "InService":
+            return
+        for a in self.store.activities(target.key.scope, target.key.namespace, target.key.resource_id,
+                                       target.key.dimension, status="InProgress"):
+            if variant.current_count == a.desired:
+                self.store.finish_activity(a.id, "Successful", f"Successfully set desired instance count to "
+                                           f"{a.desired}. Change successfully fulfilled by sagemaker.", self.clock())
+            else:
+                self.store.finish_activity(a.id, "Failed", e.failure_reason or "The endpoint did not reach the "
+                                           "desired instance count.", self.clock())
