@@ -85,7 +85,9 @@ def test_put_then_statistics_per_period(protocol: str, cw: Any, cw_query: Any, n
     assert points[1]["Average"] == 10.0
 
 
-def test_only_requested_statistics_and_extended(cw: Any, ns: str) -> None:
+@pytest.mark.parametrize("protocol", ["json", "query"])
+def test_only_requested_statistics_and_extended(protocol: str, cw: Any, cw_query: Any, ns: str) -> None:
+    cw = cw if protocol == "json" else cw_query
     put_values(cw, ns, "M", [(i, float(i)) for i in range(1, 11)])
     avg = cw.get_metric_statistics(Namespace=ns, MetricName="M", StartTime=at(0), EndTime=at(60), Period=60,
                                    Statistics=["Average"])["Datapoints"]
@@ -186,7 +188,7 @@ def test_large_put_is_gzip_compressed(cw: Any, ns: str) -> None:
 # ------------------------------------------------------------------------------------ ListMetrics
 
 
-def test_list_metrics_filters_and_pagination(kiln_server: Any, cw: Any, ns: str) -> None:
+def test_list_metrics_filters_and_pagination(kiln_server: Any, cw: Any, cw_query: Any, ns: str) -> None:
     data = [{"MetricName": f"m{i:03d}", "Dimensions": [{"Name": "Host", "Value": f"h{i % 2}"}],
              "Timestamp": at(1), "Value": 1.0} for i in range(600)]
     # Uncompressed: see test_large_put_is_gzip_compressed.
@@ -197,6 +199,9 @@ def test_list_metrics_filters_and_pagination(kiln_server: Any, cw: Any, ns: str)
     pages = list(cw.get_paginator("list_metrics").paginate(Namespace=ns))
     names = [m["MetricName"] for page in pages for m in page["Metrics"]]
     assert len(pages) == 2 and sorted(names) == [f"m{i:03d}" for i in range(600)]
+    by_query = list(cw_query.get_paginator("list_metrics").paginate(
+        Namespace=ns, Dimensions=[{"Name": "Host"}]).search("Metrics[].MetricName"))
+    assert sorted(by_query) == sorted(names)
     h1 = cw.list_metrics(Namespace=ns, Dimensions=[{"Name": "Host", "Value": "h1"}], MetricName="m001")
     assert h1["Metrics"] == [{"Namespace": ns, "MetricName": "m001",
                               "Dimensions": [{"Name": "Host", "Value": "h1"}]}]
@@ -212,7 +217,9 @@ def test_list_metrics_filters_and_pagination(kiln_server: Any, cw: Any, ns: str)
 # ---------------------------------------------------------------------------------- GetMetricData
 
 
-def test_get_metric_data(cw: Any, ns: str) -> None:
+@pytest.mark.parametrize("protocol", ["json", "query"])
+def test_get_metric_data(protocol: str, cw: Any, cw_query: Any, ns: str) -> None:
+    cw = cw if protocol == "json" else cw_query
     put_values(cw, ns, "Loss", [(1, 4.0), (2, 2.0), (61, 1.0), (121, 0.5)], [{"Name": "Job", "Value": "j"}])
     metric = {"Namespace": ns, "MetricName": "Loss", "Dimensions": [{"Name": "Job", "Value": "j"}]}
     out = cw.get_metric_data(StartTime=at(0), EndTime=at(180), MetricDataQueries=[
@@ -229,7 +236,9 @@ def test_get_metric_data(cw: Any, ns: str) -> None:
     assert newest_first["MetricDataResults"][0]["Values"] == [0.5, 1.0, 3.0]
 
 
-def test_get_metric_data_pages_by_max_datapoints(cw: Any, ns: str) -> None:
+@pytest.mark.parametrize("protocol", ["json", "query"])
+def test_get_metric_data_pages_by_max_datapoints(protocol: str, cw: Any, cw_query: Any, ns: str) -> None:
+    cw = cw if protocol == "json" else cw_query
     put_values(cw, ns, "M", [(i * 60 + 1, float(i)) for i in range(5)])
     query = [{"Id": "m", "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "M"}, "Period": 60,
                                         "Stat": "Maximum"}}]
