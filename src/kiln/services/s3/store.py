@@ -14,6 +14,7 @@ Thread-safety: every method may be called from any thread; `receive()` must run 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import io
 import ipaddress
@@ -23,7 +24,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -440,7 +441,8 @@ class ObjectStore:
         return listing.page(lambda lo, inc, pfx, n: self._fetch(bucket, lo, inc, pfx, n), prefix=prefix,
                             delimiter=delimiter or None, after=after, max_keys=max_keys)
 
-    def _fetch(self, bucket: str, lower: str | None, inclusive: bool, prefix: str, limit: int) -> list[ObjectInfo]:
+    def _fetch(self, bucket: str, lower: str | None, inclusive: bool, prefix: str,
+               limit: int) -> builtins.list[ObjectInfo]:
         upper = listing.successor(prefix) if prefix else None
         query = q.listing_query(bool(prefix), upper is not None,
                                 None if lower is None else ("ge" if inclusive else "gt"))
@@ -454,8 +456,8 @@ class ObjectStore:
         """Delete an object; deleting a missing key is not an error (S3 semantics)."""
         self.delete_many(bucket, [key])
 
-    def delete_many(self, bucket: str, keys: list[str]) -> None:
-        doomed: list[str] = []
+    def delete_many(self, bucket: str, keys: Sequence[str]) -> None:
+        doomed: builtins.list[str] = []
         with self.tx() as conn:
             self.require_bucket(conn, bucket)
             for i in range(0, len(keys), 500):
