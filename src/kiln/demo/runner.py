@@ -37,7 +37,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _project(work: Path) -> None:
+def lay_out_project(work: Path) -> None:
+    """Copy the demo project (the seed's scripts and src/) into `work` and generate its data."""
     import numpy as np
 
     src = resources.files("kiln.demo") / "project"
@@ -136,7 +137,7 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
     data_dir = data_dir or work / "kiln-data"
     console.rule("[bold]Kiln demo")
     console.print(f"work dir {work}\ndata dir {data_dir}")
-    _project(work)
+    lay_out_project(work)
     server = Server(data_dir, _free_port())
     console.print(f"Kiln server on {server.url} (embedded: SQLite, objects on disk, local processes)")
     env = {**os.environ, **client_env(server.url, Settings(data_dir=data_dir), work / "client")}
