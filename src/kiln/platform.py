@@ -33,6 +33,11 @@ from kiln.services.training.reconciler import TrainingReconciler
 from kiln.services.training.repository import TrainingJobRepository
 from kiln.services.training.runner import RunnerDeps
 from kiln.services.training.service import TrainingService
+from kiln.services.tuning import tables as tuning_tables
+from kiln.services.tuning.provider import TuningProvider
+from kiln.services.tuning.reconciler import TuningReconciler
+from kiln.services.tuning.repository import TuningRepository
+from kiln.services.tuning.service import TuningService
 
 LOG = logging.getLogger(__name__)
 
@@ -63,6 +68,9 @@ class Platform:
                                        endpoint_url=settings.url, owner=str(settings.data_dir.resolve()))
         self.features = featurestore.FeatureStore(self.db, self.objects, self.tags, settings.data_dir,
                                                   settings.account_id)
+        self.tuning = TuningService(TuningRepository(self.db), self.training)
+        self.tuning_reconciler = TuningReconciler(self.tuning, self.metrics)
+        self.tuning.notify = self.tuning_reconciler.notify
 
     @staticmethod
     def migrations() -> list[Migration]:
@@ -73,6 +81,7 @@ class Platform:
         out += tags_store.MIGRATIONS
         out += training_tables.MIGRATIONS
         out += hosting.MIGRATIONS
+        out += tuning_tables.MIGRATIONS
         out += featurestore.MIGRATIONS
         return out
 
@@ -81,7 +90,7 @@ class Platform:
                 S3Provider(self.objects),
                 CloudWatchProvider(self.metrics), SageMakerMetricsProvider(self.metrics),
                 TagsProvider(self.tags), TrainingProvider(self.training, self.tags),
-                *self.features.providers(), *self.hosting.providers()]
+                TuningProvider(self.tuning, self.tags), *self.features.providers(), *self.hosting.providers()]
 
     async def start(self) -> None:
         """Recover from a crash and start background loops."""
@@ -89,9 +98,11 @@ class Platform:
         await self.training_reconciler.start()
         await self.hosting.start()
         await self.features.start()
+        await self.tuning_reconciler.start()
 
     async def stop(self) -> None:
         await self.features.stop()
+        await self.tuning_reconciler.stop()
         await self.hosting.stop()
         await self.training_reconciler.stop()
         self.objects.close()
@@ -103,6 +114,7 @@ class Platform:
                                                                  "buckets": self.objects.bucket_count(),
                                                                  "metricSeries": self.metrics.count_series(),
                                                                  "trainingJobs": self.training.repo.count(),
+                                                                 "tuningJobs": self.tuning.repo.count(),
                                                                  "endpoints": self.hosting.count(),
                                                                  **self.features.counts()}}
 

@@ -1,0 +1,99 @@
+"""SageMaker hyperparameter-tuning operations. Translation only; the logic lives in TuningService."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiln.aws.context import RequestContext
+from kiln.aws.dispatch import Provider, operation
+from kiln.aws.errors import AwsError, InternalFailure, ResourceInUse, ResourceNotFound, ValidationException
+from kiln.aws.pagination import page
+from kiln.core import clock
+from kiln.core import errors as domain
+from kiln.services.tags.store import TagStore
+from kiln.services.tuning import views, wire
+from kiln.services.tuning.models import TuningJob
+from kiln.services.tuning.service import TuningService
+
+_JOB_SORT = {"Name": lambda j: j.name, "CreationTime": lambda j: j.created_at, "Status": lambda j: j.status.value}
+_TRIAL_SORT = {"Name": lambda s: s.training_job, "CreationTime": lambda s: s.created_at,
+               "Status": lambda s: s.status, "FinalObjectiveMetricValue": lambda s: s.value}
+
+
+class TuningProvider(Provider):
+    service = "sagemaker"
+
+    def __init__(self, tuning: TuningService, tags: TagStore) -> None:
+        self.tuning = tuning
+        self.tags = tags
+
+    def domain_errors(self, err: domain.DomainError) -> AwsError:
+        match err:
+            case domain.NotFound():
+                return ResourceNotFound(err.message)
+            case domain.AlreadyExists():
+                return ResourceInUse(err.message)
+            case domain.InvalidState() | domain.InvalidInput():
+                return ValidationException(err.message)
+        return InternalFailure("An internal error occurred.")
+
+    @operation("CreateHyperParameterTuningJob")
+    def create_hyper_parameter_tuning_job(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        job = self.tuning.create(ctx.scope, request)
+        if request.get("Tags"):
+            self.tags.add(job.arn, request["Tags"])
+        return {"HyperParameterTuningJobArn": job.arn}
+
+    @operation("DescribeHyperParameterTuningJob")
+    def describe_hyper_parameter_tuning_job(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        job = self.tuning.get(ctx.scope, request["HyperParameterTuningJobName"])
+        items = self.tuning.summaries(job)
+        best = views.best(items)
+        overall = views.best(items + self.tuning.parent_summaries(job)) if job.spec.get("WarmStartConfig") else None
+        return wire.describe(job, self._total(job), views.counters(items), best, overall, clock.epoch())
+
+    @operation("ListHyperParameterTuningJobs")
+    def list_hyper_parameter_tuning_jobs(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        r = request
+        jobs = self.tuning.repo.list(ctx.scope)
+        if "NameContains" in r:
+            jobs = [j for j in jobs if r["NameContains"].lower() in j.name.lower()]
+        if "StatusEquals" in r:
+            jobs = [j for j in jobs if j.status.value == r["StatusEquals"]]
+        for key, attr, after in (("CreationTimeAfter", "created_at", True), ("CreationTimeBefore", "created_at", False),
+                                 ("LastModifiedTimeAfter", "modified_at", True),
+                                 ("LastModifiedTimeBefore", "modified_at", False)):
+            if key in r:
+                bound = r[key].timestamp()
+                jobs = [j for j in jobs if (getattr(j, attr) > bound if after else getattr(j, attr) < bound)]
+        jobs.sort(key=_JOB_SORT[r.get("SortBy", "Name")], reverse=r.get("SortOrder", "Ascending") == "Descending")
+        items, token = page(jobs, r.get("NextToken"), r.get("MaxResults"))
+        out = [wire.summary(j, self._total(j), views.counters(self.tuning.summaries(j))) for j in items]
+        return {"HyperParameterTuningJobSummaries": out, "NextToken": token}
+
+    @operation("ListTrainingJobsForHyperParameterTuningJob")
+    def list_training_jobs_for_hyper_parameter_tuning_job(self, ctx: RequestContext,
+                                                          request: dict[str, Any]) -> dict[str, Any]:
+        r = request
+        items = self.tuning.summaries(self.tuning.get(ctx.scope, r["HyperParameterTuningJobName"]))
+        if "StatusEquals" in r:
+            items = [s for s in items if s.status == r["StatusEquals"]]
+        sort_by = r.get("SortBy", "Name")
+        if sort_by == "FinalObjectiveMetricValue":
+            items = [s for s in items if s.value is not None]
+        items.sort(key=_TRIAL_SORT[sort_by], reverse=r.get("SortOrder", "Ascending") == "Descending")
+        chunk, token = page(items, r.get("NextToken"), r.get("MaxResults"))
+        return {"TrainingJobSummaries": [wire.trial_summary(s) for s in chunk], "NextToken": token}
+
+    @operation("StopHyperParameterTuningJob")
+    def stop_hyper_parameter_tuning_job(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        self.tuning.stop(ctx.scope, request["HyperParameterTuningJobName"])
+        return {}
+
+    @operation("DeleteHyperParameterTuningJob")
+    def delete_hyper_parameter_tuning_job(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        self.tuning.delete(ctx.scope, request["HyperParameterTuningJobName"])
+        return {}
+
+    def _total(self, job: TuningJob) -> int:
+        return self.tuning.space(job)[1]
