@@ -55,7 +55,12 @@ class S3Base(Provider):
         headers = ctx.headers
         algorithms = wire.requested_algorithms(request, headers, default_algorithm)
         sha = headers.get("x-amz-content-sha256", "")
-        sign = bool(_SHA256_HEX.match(sha))
+        # Kiln does not check signatures, so the signed payload hash only guards integrity: verify
+        # it when it is the client's only digest (boto3 also sends CRC32, which is far cheaper).
+        declared_any = (request.get("ContentMD5") is not None
+                        or any(request.get(f"Checksum{a}") for a in cks.KNOWN)
+                        or "x-amz-checksum-" in headers.get("x-amz-trailer", "").lower())
+        sign = bool(_SHA256_HEX.match(sha)) and not declared_any
         body = request.get("Body")
         if body is None or isinstance(body, bytes | bytearray):
             body = _once(bytes(body or b""))
