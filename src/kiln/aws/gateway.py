@@ -7,21 +7,24 @@ provider's mapping, anything else is Kiln's bug: logged with its traceback, answ
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache, partial
 from typing import Any
 
 from botocore.model import OperationModel, ServiceModel
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from kiln.aws import errors, routing, validate
 from kiln.aws.context import RequestContext
 from kiln.aws.dispatch import DispatchTable
 from kiln.aws.protocol.chunked import ChunkedDecoder, is_aws_chunked
-from kiln.aws.protocol.common import Codec, HttpResponse
+from kiln.aws.protocol.common import Codec, Headers, HttpResponse
 from kiln.aws.protocol.json import JsonCodec
 from kiln.aws.protocol.query import QueryCodec
 from kiln.aws.protocol.rest_json import RestJsonCodec
@@ -34,6 +37,7 @@ from kiln.core.scope import Scope as KilnScope
 LOG = logging.getLogger(__name__)
 
 MAX_BUFFERED_BODY = 64 * 1024 * 1024  # non-streaming bodies are read whole; beyond this: 413
+_WORKERS = ThreadPoolExecutor(max_workers=40, thread_name_prefix="kiln-handler")  # anyio's default limit
 
 CODECS: dict[str, Codec] = {
     "json": JsonCodec(),
@@ -56,15 +60,21 @@ class BodyStream:
 
 def protocol_for(service: ServiceModel, content_type: str) -> str:
     """The codec for a request. CloudWatch speaks JSON 1.0 (current botocore) or query (older)."""
+    kind = "json" if content_type.startswith("application/x-amz-json") else \
+        "query" if content_type.startswith("application/x-www-form-urlencoded") else ""
+    return _protocol_for(service.service_name, kind)
+
+
+@cache
+def _protocol_for(service_name: str, kind: str) -> str:
+    service = service_model(service_name)
     protocols = service.metadata.get("protocols") or [service.protocol]
-    if "json" in protocols and content_type.startswith("application/x-amz-json"):
-        return "json"
-    if "query" in protocols and content_type.startswith("application/x-www-form-urlencoded"):
-        return "query"
+    if kind and kind in protocols:
+        return kind
     for name in protocols:
         if name in CODECS:
             return name
-    return service.protocol
+    return str(service.protocol)
 
 
 class Gateway:
@@ -80,10 +90,22 @@ class Gateway:
             return
         request = Request(scope, receive)
         response = await self.handle(request)
-        await self._to_starlette(response, request.method)(scope, receive, send)
+        body = response.body
+        if isinstance(body, bytes | bytearray):  # the common case, sent without a Response object
+            raw = [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()
+                   if k.lower() != "content-length"]
+            head = request.method == "HEAD"
+            declared = response.headers.get("Content-Length") or response.headers.get("content-length")
+            if not (response.status < 200 or response.status in (204, 304)):  # as Starlette's Response
+                raw.append((b"content-length", str(declared if head and declared else len(body)).encode()))
+            payload = b"" if head else bytes(body)
+            await send({"type": "http.response.start", "status": response.status, "headers": raw})
+            await send({"type": "http.response.body", "body": payload})
+            return
+        await StreamingResponse(body, response.status, response.headers)(scope, receive, send)
 
     async def handle(self, request: Request) -> HttpResponse:
-        headers = request.headers
+        headers = Headers.from_asgi(request.scope["headers"])
         raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
         routed = routing.route(request.method, raw_path.decode("latin-1"),
                                request.scope.get("query_string", b"").decode("latin-1"), headers,
@@ -97,7 +119,7 @@ class Gateway:
         operation: OperationModel | None = None
         try:
             if codec.routes_by_body:
-                http.body = await self._read_body(request)
+                http.body = await self._read_body(request, headers)
             operation = codec.find_operation(service, http)
             ctx.operation = operation.name
             handler = self.table.get(service_name, operation.name)
@@ -105,14 +127,14 @@ class Gateway:
                 raise errors.NotImplementedOperation(
                     f"Operation {operation.name} of service {service_name} is not implemented by Kiln yet.")
             if codec.streams_input(operation):
-                http.stream = self._stream(request)
+                http.stream = self._stream(request, headers)
             elif not codec.routes_by_body:
-                http.body = await self._read_body(request)
+                http.body = await self._read_body(request, headers)
             params = codec.parse(operation, http)
             violations = validate.collect(operation.input_shape, params)
             if violations:
                 raise errors.validation_error_for(service_name)(validate.message(violations))
-            ctx.headers = {k.lower(): v for k, v in headers.items()}
+            ctx.headers = headers
             result = await self._call(handler, ctx, params)
             response = codec.serialize(operation, result, ctx)
         except errors.AwsError as err:
@@ -137,31 +159,26 @@ class Gateway:
     async def _call(self, handler: Any, ctx: RequestContext, params: dict[str, Any]) -> Any:
         if handler.is_async:
             return await handler.fn(ctx, params)
-        return await run_in_threadpool(handler.fn, ctx, params)
+        # Plain handlers may block (SQLite, files): a worker thread, entered with the caller's context.
+        # A bare executor hop costs a fraction of anyio's to_thread on this hot path.
+        call = partial(contextvars.copy_context().run, handler.fn, ctx, params)
+        return await asyncio.get_running_loop().run_in_executor(_WORKERS, call)
 
-    async def _read_body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
+    async def _read_body(self, request: Request, headers: Headers) -> bytes:
+        declared = headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_BUFFERED_BODY:
             raise errors.error("RequestEntityTooLarge", 413)(
                 f"Request body of {declared} bytes exceeds the {MAX_BUFFERED_BODY}-byte limit.")
         body = bytearray()
-        async for chunk in self._stream(request):
+        async for chunk in self._stream(request, headers):
             body += chunk
             if len(body) > MAX_BUFFERED_BODY:
                 raise errors.error("RequestEntityTooLarge", 413)("Request body too large.")
         return bytes(body)
 
-    def _stream(self, request: Request) -> BodyStream:
+    def _stream(self, request: Request, headers: Headers) -> BodyStream:
         raw = request.stream()
-        if is_aws_chunked(request.headers):
+        if is_aws_chunked(headers):
             decoder = ChunkedDecoder(raw)
             return BodyStream(decoder.__aiter__(), decoder.trailers)
         return BodyStream(raw)
-
-    @staticmethod
-    def _to_starlette(response: HttpResponse, method: str) -> Response:
-        body = response.body
-        if isinstance(body, bytes | bytearray):
-            return Response(b"" if method == "HEAD" else bytes(body), response.status, response.headers)
-        streaming = StreamingResponse(body, response.status, response.headers)
-        return streaming

@@ -49,3 +49,9 @@ def target_prefixes() -> dict[str, str]:
         if prefix:
             out[prefix] = name
     return out
+
+
+@cache
+def operation_names(service: ServiceModel) -> frozenset[str]:
+    """The model's operation names as a set (`ServiceModel.operation_names` is a list)."""
+    return frozenset(service.operation_names)

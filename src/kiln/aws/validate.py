@@ -82,15 +82,24 @@ def collect(shape: Shape | None, value: Any, path: str = "", out: list[str] | No
 
 
 def _structure(shape: Shape, value: dict[str, Any], path: str, out: list[str]) -> None:
-    required = shape.required_members
-    for name, member in shape.members.items():
-        item = value.get(name)
-        where = f"{path}.{lower_camel(name)}" if path else lower_camel(name)
-        if item is None:
-            if name in required:
-                out.append(f"Value null at '{where}' failed to satisfy constraint: Member must not be null")
-            continue
-        collect(member, item, where, out)
+    members = shape.members
+    for name in shape.required_members:
+        if value.get(name) is None:
+            where = f"{path}.{lower_camel(name)}" if path else lower_camel(name)
+            out.append(f"Value null at '{where}' failed to satisfy constraint: Member must not be null")
+    for name, item in value.items():  # only what was sent: most members of most requests are absent
+        member = members.get(name)
+        if member is not None and item is not None and _constrained(member):
+            collect(member, item, f"{path}.{lower_camel(name)}" if path else lower_camel(name), out)
+
+
+def _constrained(shape: Shape) -> bool:
+    """False for shapes that can hold no violation (a bare boolean, timestamp or unconstrained string)."""
+    if shape.type_name in ("structure", "list", "map"):
+        return True
+    meta = shape.metadata
+    return bool(meta.get("min") is not None or meta.get("max") is not None or meta.get("enum")
+                or meta.get("pattern"))
 
 
 def _clauses_to(out: list[str], value: Any, where: str, clauses: list[str]) -> None:

@@ -21,6 +21,30 @@ class ProtocolError(AwsError):
     code = "SerializationException"
 
 
+class Headers(dict[str, str]):
+    """Request headers by lower-case name; lookups ignore case. Repeated headers are joined with ","."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_asgi(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
+        out = cls()
+        for k, v in raw:
+            name, value = k.decode("latin-1").lower(), v.decode("latin-1")
+            prior = dict.get(out, name)
+            dict.__setitem__(out, name, value if prior is None else f"{prior},{value}")
+        return out
+
+    def __getitem__(self, key: str) -> str:
+        return dict.__getitem__(self, key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return dict.get(self, key.lower(), default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and dict.__contains__(self, key.lower())
+
+
 def text_body(body: bytes) -> str:
     """A `string` payload: the body as UTF-8 text."""
     try:

@@ -16,6 +16,7 @@ from kiln.aws.context import RequestContext
 from kiln.aws.errors import AwsError
 from kiln.aws.protocol.common import Codec, HttpRequest, HttpResponse, ProtocolError
 from kiln.aws.protocol.shapes import format_timestamp, lower_camel, parse_timestamp
+from kiln.aws.specs import operation_names
 
 
 def _type_error(where: str, kind: str, value: Any) -> ProtocolError:
@@ -141,7 +142,7 @@ class JsonCodec(Codec):
         prefix, _, name = target.rpartition(".")
         if not prefix or not name:
             raise errors.UnknownOperationException("Missing or malformed X-Amz-Target header.", status=400)
-        if name not in service.operation_names:
+        if name not in operation_names(service):
             raise errors.UnknownOperationException(
                 f"Operation {name} is not an operation of service {service.service_name}.", status=400)
         return service.operation_model(name)

@@ -15,6 +15,7 @@ from kiln.aws.errors import AwsError
 from kiln.aws.protocol import xml
 from kiln.aws.protocol.common import Codec, HttpRequest, HttpResponse
 from kiln.aws.protocol.shapes import from_text
+from kiln.aws.specs import operation_names
 
 
 def _params(request: HttpRequest) -> dict[str, str]:
@@ -81,7 +82,7 @@ class QueryCodec(Codec):
         action = _params(request).get("Action")
         if not action:
             raise errors.MissingAction("Missing Action parameter.")
-        if action not in service.operation_names:
+        if action not in operation_names(service):
             raise errors.InvalidAction(f"Could not find operation {action} for version "
                                        f"{service.api_version} of service {service.service_name}.")
         return service.operation_model(action)
