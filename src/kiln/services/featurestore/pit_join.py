@@ -4,7 +4,8 @@ For every entity row (key, time) and every feature source, take the source's row
 and the latest event time at or before the entity's time:
 
 * `event_time <= entity_time` (never a value from the entity's future);
-* among rows with that event time, the latest write wins (`write_time`, then `api_invocation_time`);
+* among rows with that event time, the latest write wins (`write_time`; `api_invocation_time` when the
+  source has no `write_time`);
 * if that row is a delete marker (`is_deleted`), the entity gets no values (the record did not
   exist then), unless `include_deleted`: then delete markers are ignored and the last value written
   before the delete is used;
@@ -80,37 +81,46 @@ def pit_join(entities: pa.Table, key: str, time: str, sources: Sequence[FeatureS
         if memory_limit:
             con.execute(f"SET memory_limit = '{memory_limit}'")
         ent = _register(con, "entities", entities)
-        con.execute(f"CREATE TEMP VIEW e AS SELECT *, {_instant(_q(time), ent.types[time])} AS __t, "
-                    f"row_number() OVER () AS __row FROM entities")
+        # The entity's probe sorts after every write at its own instant (the +TIE-1 below).
+        con.execute(f"CREATE TEMP VIEW e AS SELECT *, {_order_key(_instant(_q(time), ent.types[time]))} + {_TIE - 1} "
+                    f"AS __k, {_instant(_q(time), ent.types[time])} AS __t, row_number() OVER () AS __row "
+                    f"FROM entities")
         select = [f"e.{_q(c)}" for c in entities.column_names]
         joins = []
         for i, src in enumerate(sources):
             view = _history(con, f"f{i}", src, include_deleted)
-            deleted = f"f{i}.__deleted" if not include_deleted else "false"
             stale = f" OR f{i}.__t < e.__t - to_seconds({float(src.ttl)})" if src.ttl is not None else ""
             for feat in src.features:
-                select.append(f"CASE WHEN {deleted}{stale} THEN NULL ELSE f{i}.{_q(feat)} END "
+                select.append(f"CASE WHEN f{i}.__deleted{stale} THEN NULL ELSE f{i}.{_q(feat)} END "
                               f"AS {_q(src.prefix + feat)}")
             entity_key = src.key_in_entity or key
             joins.append(f"ASOF LEFT JOIN {view} f{i} ON e.{_q(entity_key)} = f{i}.{_q(src.key)} "
-                         f"AND e.__t >= f{i}.__t")
+                         f"AND e.__k >= f{i}.__k")
         sql = f"SELECT {', '.join(select)} FROM e {' '.join(joins)} ORDER BY e.__row"
         return con.sql(sql).to_arrow_table()
     finally:
         con.close()
 
 
+# One ordering key per row: the event instant (microseconds) then the write time (milliseconds), so the
+# ASOF join's "greatest key at or before" is "latest event time, then latest write" with no window pass.
+_TIE = 10**13  # write times in ms stay below this (until the year 2286)
+
+
+def _order_key(instant: str) -> str:
+    return f"CAST(epoch_us({instant}) AS HUGEINT) * {_TIE}"
+
+
 def _history(con: duckdb.DuckDBPyConnection, name: str, src: FeatureSource, include_deleted: bool) -> str:
-    """A view with one row per (key, event time): the latest write, delete markers flagged (or dropped)."""
+    """A view of the source with its ordering key and delete flag (delete markers dropped if included)."""
     raw = _register(con, name + "_raw", src.data)
-    order = [f"{_q(c)} DESC NULLS LAST" for c in (src.write_time, src.api_time) if c and c in raw.columns]
+    tie = next((c for c in (src.write_time, src.api_time) if c and c in raw.columns), None)
+    tie_ms = f" + coalesce(epoch_ms(CAST({_q(tie)} AS TIMESTAMP)), 0)" if tie else ""
     deleted = f"coalesce({_q(src.is_deleted)}, false)" if src.is_deleted and src.is_deleted in raw.columns \
         else "false"
+    instant = _instant(_q(src.event_time), raw.types[src.event_time])
     cols = ", ".join(_q(c) for c in dict.fromkeys([src.key, *src.features]))
-    where = "" if not include_deleted else f"WHERE NOT {deleted}"
-    con.execute(
-        f"CREATE TEMP VIEW {name} AS SELECT {cols}, __t, __deleted FROM ("
-        f"SELECT {cols}, {_instant(_q(src.event_time), raw.types[src.event_time])} AS __t, {deleted} AS __deleted, "
-        f"row_number() OVER (PARTITION BY {_q(src.key)}, {_q(src.event_time)} "
-        f"ORDER BY {', '.join(order) if order else '1'}) AS __rank FROM {raw.name} {where}) WHERE __rank = 1")
+    where = f"WHERE NOT {deleted}" if include_deleted else ""
+    con.execute(f"CREATE TEMP VIEW {name} AS SELECT {cols}, {instant} AS __t, {_order_key(instant)}{tie_ms} AS __k, "
+                f"{deleted} AS __deleted FROM {raw.name} {where}")
     return name
