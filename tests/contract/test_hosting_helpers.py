@@ -109,7 +109,7 @@ def variant(name: str, model: str, count: int = 1, weight: float = 1.0, **extra:
             "InitialVariantWeight": weight, **extra}
 
 
-def wait_endpoint(sm: Any, name: str, timeout: float = 120, until: tuple[str, ...] = ("InService", "Failed"),
+def wait_endpoint(sm: Any, name: str, timeout: float = 300, until: tuple[str, ...] = ("InService", "Failed"),
                   ) -> dict[str, Any]:
     deadline = time.time() + timeout
     while True:
@@ -117,7 +117,7 @@ def wait_endpoint(sm: Any, name: str, timeout: float = 120, until: tuple[str, ..
         if desc["EndpointStatus"] in until:
             return desc
         if time.time() > deadline:
-            raise AssertionError(f"endpoint {name} stuck in {desc['EndpointStatus']}")
+            raise AssertionError(f"endpoint {name} stuck in {desc['EndpointStatus']}: {desc}")
         time.sleep(0.2)
 
 

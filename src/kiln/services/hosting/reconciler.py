@@ -218,6 +218,8 @@ class HostingReconciler:
             self._publish(rt)
             await self._record_counts(e, rt)
 
+    _failure_limit_floor = 2  # a failure that retrying cannot fix counts this much (fails Creating at once)
+
     def _failure_limit(self, e: Endpoint) -> int:
         if e.status == S.CREATING or e.pending is not None:
             return 2
@@ -289,7 +291,7 @@ class HostingReconciler:
             if not isinstance(exc, ReplicaStartError):
                 LOG.exception("launching a replica of %s failed", replica.spec.endpoint)
             replica.state, replica.failure = R.FAILED, reason
-            rs.start_failures += 1
+            rs.start_failures += 1 if getattr(exc, "retryable", True) else self._failure_limit_floor
             rs.last_failure = reason
             rs.retry_at = time.monotonic() + min(self.timing.max_backoff, 2.0 ** rs.start_failures)
             await self.launcher.stop(replica, 0)

@@ -52,7 +52,12 @@ class ReplicaState(StrEnum):
 
 
 class ReplicaStartError(Exception):
-    """The replica never became healthy; the message is fit for FailureReason."""
+    """The replica never became healthy; the message is fit for FailureReason. `retryable` is False
+    when trying again cannot help (the model's own code refused to load)."""
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +249,8 @@ class LocalProcessLauncher:
                         with contextlib.suppress(Exception):
                             await asyncio.wait_for(asyncio.shield(handle.pump), 5)
                     raise ReplicaStartError(self._reason(replica, handle, f"the model server exited with code "
-                                                                          f"{proc.returncode}"))
+                                                                          f"{proc.returncode}"),
+                                            retryable=handle.load_error is None)
                 if await ping("127.0.0.1", handle.port, timeout=2.0) == 200:
                     handle.pool = UpstreamPool("127.0.0.1", handle.port)
                     return ReplicaTarget(replica.id, replica.spec.variant, handle.pool, instance_id=replica.id)

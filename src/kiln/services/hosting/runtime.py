@@ -93,7 +93,7 @@ class RuntimeProvider(Provider):
             raise await self._not_serving(ctx, name)
         variant: VariantRoute | None = None
         model_s = 0.0
-        status = 500
+        status = 0  # the container's status once it answered
         try:
             body = await read_payload(request.get("Body"))
             variant = self._variant(route, request.get("TargetVariant"), name)
@@ -114,10 +114,11 @@ class RuntimeProvider(Provider):
                 out["CustomAttributes"] = attributes.decode("latin-1")
             return out
         except _Rejected as rejected:
-            status = rejected.error.status
+            status = status or rejected.error.status
             raise rejected.error from None
         finally:
             if variant is not None:
+                status = status or 500
                 total_us = (time.perf_counter() - started) * 1e6
                 model_us = model_s * 1e6
                 self.metrics.record((scope.account_id, scope.region, name, variant.name), model_us,
