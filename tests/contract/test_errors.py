@@ -8,6 +8,7 @@ throwaway providers covers handler failures and services whose providers may not
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import logging
@@ -302,3 +303,30 @@ def test_runtime_validation_error_is_spelled_validation_error(boom: GatewayServe
 def test_runtime_streams_through(boom: GatewayServer) -> None:
     out = boom.client("sagemaker-runtime").invoke_endpoint(EndpointName="ep", Body=b"abc")
     assert out["Body"].read() == b"cba"
+
+
+# ------------------------------------------------------------------------------ compressed requests
+
+
+def test_gzip_request_bodies_are_decoded(kiln_server: LiveServer) -> None:
+    """botocore gzips bodies of operations with the requestcompression trait (PutMetricData > 10 KiB)."""
+    body = gzip.compress(b"Action=GetCallerIdentity&Version=2011-06-15")
+    status, _, payload = raw(kiln_server.port, "POST", "/", body, Authorization=_auth("sts"),
+                             Content_Type="application/x-www-form-urlencoded; charset=utf-8", Content_Encoding="gzip")
+    assert status == 200 and b"<Account>" in payload
+
+
+def test_broken_gzip_is_a_400(kiln_server: LiveServer) -> None:
+    status, headers, _ = raw(kiln_server.port, "POST", "/", b"\x1f\x8bnot really", Authorization=_auth("sagemaker"),
+                             X_Amz_Target="SageMaker.ListTrainingJobs", Content_Type="application/x-amz-json-1.1",
+                             Content_Encoding="gzip")
+    assert status == 400 and headers["x-amzn-errortype"] == "SerializationException"
+
+
+def test_gzip_bombs_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kiln.aws import gateway
+
+    monkeypatch.setattr(gateway, "MAX_BUFFERED_BODY", 1024)
+    with pytest.raises(Exception) as exc:
+        gateway.gunzip(gzip.compress(b"0" * 10_000))
+    assert getattr(exc.value, "status", None) == 413

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import zlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache, partial
@@ -24,7 +25,7 @@ from kiln.aws import errors, routing, validate
 from kiln.aws.context import RequestContext
 from kiln.aws.dispatch import DispatchTable
 from kiln.aws.protocol.chunked import ChunkedDecoder, is_aws_chunked
-from kiln.aws.protocol.common import Codec, Headers, HttpResponse
+from kiln.aws.protocol.common import Codec, Headers, HttpResponse, ProtocolError
 from kiln.aws.protocol.json import JsonCodec
 from kiln.aws.protocol.query import QueryCodec
 from kiln.aws.protocol.rest_json import RestJsonCodec
@@ -75,6 +76,18 @@ def _protocol_for(service_name: str, kind: str) -> str:
         if name in CODECS:
             return name
     return str(service.protocol)
+
+
+def gunzip(body: bytes) -> bytes:
+    """A gzip-encoded request body, decoded; never more than MAX_BUFFERED_BODY bytes."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, MAX_BUFFERED_BODY + 1)
+    except zlib.error as exc:
+        raise ProtocolError("The request body is not valid gzip.") from exc
+    if len(out) > MAX_BUFFERED_BODY or inflater.unconsumed_tail:
+        raise errors.error("RequestEntityTooLarge", 413)("Request body too large once decompressed.")
+    return out
 
 
 class Gateway:
@@ -174,6 +187,8 @@ class Gateway:
             body += chunk
             if len(body) > MAX_BUFFERED_BODY:
                 raise errors.error("RequestEntityTooLarge", 413)("Request body too large.")
+        if "gzip" in headers.get("content-encoding", ""):
+            return gunzip(bytes(body))  # botocore's requestcompression trait (PutMetricData over 10 KiB)
         return bytes(body)
 
     def _stream(self, request: Request, headers: Headers) -> BodyStream:
