@@ -240,6 +240,16 @@ def demo(
     raise typer.Exit(run_demo(data_dir, keep))
 
 
+@app.command()
+def features(endpoint: EndpointOption = None) -> None:
+    """Feature groups: status, online and offline record counts, last ingest."""
+    from kiln.services.featurestore.console import features_table
+
+    url = (endpoint or default_endpoint(load_settings())).rstrip("/")
+    _, info = _get_json(f"{url}/_kiln/status")
+    Console().print(features_table(info.get("featureStore") or []))
+
+
 def main() -> None:
     import kiln.cli_training  # noqa: F401  (registers `kiln jobs` and `kiln spot`)
 

@@ -116,7 +116,8 @@ class Platform:
                                                                  "trainingJobs": self.training.repo.count(),
                                                                  "tuningJobs": self.tuning.repo.count(),
                                                                  "endpoints": self.hosting.count(),
-                                                                 **self.features.counts()}}
+                                                                 **self.features.counts()},
+                "featureStore": self.features.group_stats()}
 
     def prometheus(self) -> str:
         """Prometheus text for `/_kiln/metrics`."""

@@ -75,14 +75,15 @@ class FeatureStore:
     def counts(self) -> dict[str, int]:
         return {"featureGroups": self.groups.repo.count()}
 
-    def group_stats(self, scope: Any) -> list[dict[str, Any]]:
-        """Per group: status, online/offline record counts, last ingest (for `kiln features`)."""
+    def group_stats(self, scope: Any = None) -> list[dict[str, Any]]:
+        """Per group (all scopes by default): status, online/offline record counts, last ingest (`kiln features`)."""
         out = []
         now = time.time()
-        for g in self.groups.list(scope):
+        for g in self.groups.repo.list(scope):
             flushed, files, _ = self.offline.stats(g.store_id)
             last = max(filter(None, [g.last_ingest_at, self.records.last_ingest.get(g.store_id)]), default=None)
-            out.append({"name": g.name, "status": g.status.value,
+            out.append({"name": g.name, "accountId": g.scope.account_id, "region": g.scope.region,
+                        "status": g.status.value,
                         "onlineRecords": self.online.count(g.store_id, now) if g.online_enabled else None,
                         "offlineRecords": flushed + self.offline.pending(g.store_id) if g.offline else None,
                         "offlineFiles": files, "lastIngest": last})
