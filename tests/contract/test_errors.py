@@ -330,3 +330,11 @@ def test_gzip_bombs_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(Exception) as exc:
         gateway.gunzip(gzip.compress(b"0" * 10_000))
     assert getattr(exc.value, "status", None) == 413
+
+
+def test_clients_of_unserved_services_get_a_clear_501(aws_client: Callable[..., Any]) -> None:
+    with pytest.raises(ClientError) as exc:
+        aws_client("dynamodb").list_tables()
+    code, message, status = _code(exc)
+    assert (code, status) == ("NotImplemented", 501)
+    assert "dynamodb" in message and "sagemaker" in message

@@ -174,3 +174,9 @@ def test_query_is_decoded_in_order_with_blanks() -> None:
     routed = routing.route("GET", "/b?ignored", "uploads&prefix=a%2Fb&x=1&x=2", _headers(authorization=_auth("s3")))
     assert routed.request.path == "/b"
     assert routed.request.query == [("uploads", ""), ("prefix", "a/b"), ("x", "1"), ("x", "2")]
+
+
+def test_services_kiln_does_not_serve_are_named_not_sent_to_s3() -> None:
+    assert _service(authorization=_auth("dynamodb"), x_amz_target="DynamoDB_20120810.GetItem") == "dynamodb"
+    assert _service(authorization=_auth("lambda")) == "lambda"
+    assert _service(x_amz_target="DynamoDB_20120810.GetItem") == "DynamoDB_20120810"

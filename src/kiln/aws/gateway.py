@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
 import zlib
 from collections.abc import AsyncIterator
@@ -30,7 +31,7 @@ from kiln.aws.protocol.json import JsonCodec
 from kiln.aws.protocol.query import QueryCodec
 from kiln.aws.protocol.rest_json import RestJsonCodec
 from kiln.aws.protocol.rest_xml import RestXmlCodec
-from kiln.aws.specs import service_model
+from kiln.aws.specs import SERVICES, service_model
 from kiln.core import ids
 from kiln.core.errors import DomainError
 from kiln.core.scope import Scope as KilnScope
@@ -38,6 +39,7 @@ from kiln.core.scope import Scope as KilnScope
 LOG = logging.getLogger(__name__)
 
 MAX_BUFFERED_BODY = 64 * 1024 * 1024  # non-streaming bodies are read whole; beyond this: 413
+SERVED = frozenset(SERVICES)
 _WORKERS = ThreadPoolExecutor(max_workers=40, thread_name_prefix="kiln-handler")  # anyio's default limit
 
 CODECS: dict[str, Codec] = {
@@ -76,6 +78,15 @@ def _protocol_for(service_name: str, kind: str) -> str:
         if name in CODECS:
             return name
     return str(service.protocol)
+
+
+def unserved(name: str) -> HttpResponse:
+    """The answer to a client of an AWS service Kiln does not serve (JSON: what most services speak)."""
+    request_id = ids.request_id()
+    message = f"Kiln does not serve the AWS service {name!r}; it serves {', '.join(SERVICES)}."
+    return HttpResponse(501, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": "NotImplemented",
+                              "x-amzn-RequestId": request_id},
+                        json.dumps({"__type": "NotImplemented", "message": message}).encode())
 
 
 def gunzip(body: bytes) -> bytes:
@@ -124,6 +135,8 @@ class Gateway:
                                request.scope.get("query_string", b"").decode("latin-1"), headers,
                                self.own_hosts)
         service_name, cred, http = routed.service, routed.credential, routed.request
+        if service_name not in SERVED:
+            return unserved(service_name)
         service = service_model(service_name)
         codec = CODECS[protocol_for(service, headers.get("content-type", ""))]
         scope = KilnScope(self.account_id, cred.region if cred else self.region)

@@ -7,6 +7,8 @@
    sagemaker-runtime, `/FeatureGroup/...` and `/Batch*Record` featurestore-runtime, `/Batch*Metrics`
    sagemaker-metrics.
 4. Anything else unsigned (a browser, curl, a presigned URL) is S3, path-style or virtual-host style.
+5. A signing name or target prefix of a service Kiln does not serve is returned as is; the gateway
+   answers it with a clear 501 rather than an S3 error.
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ def service_for(headers: Mapping[str, str], path: str, cred: Credential | None) 
         return _SCOPE_SERVICES[signing]
     if signing == "sagemaker":
         return "sagemaker"
+    if signing:
+        return signing  # a service Kiln does not serve (dynamodb, ...): the gateway says so
+    if target:
+        return target.rpartition(".")[0] or target
     return "s3"
 
 
