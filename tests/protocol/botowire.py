@@ -110,7 +110,7 @@ def botocore_parse(protocol: str, operation: OperationModel, response: HttpRespo
         body = b"".join(body)  # type: ignore[arg-type]
     raw = bytes(body)
     streamed = operation.has_streaming_output and response.status < 300
-    http = {"status_code": response.status, "headers": _http_headers(response.headers),
+    http = {"status_code": response.status, "headers": http_headers(response.headers),
             "body": StreamingBody(io.BytesIO(raw), len(raw)) if streamed else raw}
     parsed = create_parser(protocol).parse(http, operation.output_shape)
     if operation.name == "GetBucketLocation" and response.status < 300:
@@ -119,7 +119,7 @@ def botocore_parse(protocol: str, operation: OperationModel, response: HttpRespo
     return parsed
 
 
-def _http_headers(headers: dict[str, str]) -> Any:
+def http_headers(headers: dict[str, str]) -> Any:
     from botocore.awsrequest import HeadersDict
 
     out = HeadersDict()

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from botocore.model import OperationModel
-from botowire import botocore_parse, current_twin, diff, normalise, service_protocols
+from botocore.parsers import create_parser
+from botowire import botocore_parse, current_twin, diff, http_headers, normalise, service_protocols
 from shapegen import Options, example
 
 from kiln.aws import errors
@@ -119,3 +120,47 @@ def test_without_operation_errors_still_serialize() -> None:
         parsed = botocore_parse(protocol, op, response)
         assert parsed["Error"]["Code"] == "UnknownOperationException", protocol
         assert response.status == 404
+
+
+def _modeled_errors(service: str) -> list[tuple[OperationModel, Any]]:
+    """Every error shape the service's operations declare, with one non-HEAD operation declaring it."""
+    model = service_model(service)
+    found: dict[str, tuple[OperationModel, Any]] = {}
+    for name in model.operation_names:
+        op = model.operation_model(name)
+        if op.http.get("method") == "HEAD":
+            continue
+        for shape in op.error_shapes:
+            found.setdefault(shape.name, (op, shape))
+    return [found[k] for k in sorted(found)]
+
+
+def check_modeled_error(service: str, protocol: str, op: OperationModel, shape: Any) -> list[str]:
+    message_members = {"Message", "message"}
+    fields = {k: v for k, v in example(shape, f"{shape.name}Error").items() if k not in message_members}
+    status = shape.metadata.get("error", {}).get("httpStatusCode", 400)
+    err = errors.error(shape.error_code, status)("it went wrong", fields=fields)
+    response = CODECS[protocol].serialize_error(op.service_model, op, err, CTX)
+    generic = botocore_parse(protocol, op, response)
+    problems = []
+    if (generic["Error"]["Code"], generic["Error"].get("Message")) != (shape.error_code, "it went wrong"):
+        problems.append(f"{shape.name}: read as {generic['Error']}")
+    # what botocore's endpoint does next (_add_modeled_error_fields): parse the body with the error shape
+    body = response.body if isinstance(response.body, bytes) else b""
+    http = {"status_code": response.status, "headers": http_headers(response.headers), "body": body}
+    modeled = create_parser(protocol).parse(http, shape)
+    actual = {k: v for k, v in normalise(shape, modeled).items() if k not in message_members}
+    problems += [f"{shape.name}: {d}" for d in diff(normalise(shape, fields), actual, allow_empty=True)]
+    return problems
+
+
+@pytest.mark.parametrize(("service", "protocol"), service_protocols(),
+                         ids=[f"{s}-{p}" for s, p in service_protocols()])
+def test_modeled_error_fields_reach_botocore(service: str, protocol: str) -> None:
+    failures: list[str] = []
+    for op, shape in _modeled_errors(service):
+        try:
+            failures += check_modeled_error(service, protocol, op, shape)
+        except Exception as exc:
+            failures.append(f"{shape.name}: {type(exc).__name__}: {exc}")
+    assert not failures, f"{len(failures)} problem(s) in {service} ({protocol}):\n" + "\n".join(failures)

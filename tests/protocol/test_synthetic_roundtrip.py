@@ -17,7 +17,7 @@ from botocore.model import OperationModel, ServiceModel
 from botocore.parsers import create_parser
 from botocore.response import StreamingBody
 from botocore.serialize import create_serializer
-from botowire import ENDPOINT, _http_headers, diff, normalise
+from botowire import ENDPOINT, diff, http_headers, normalise
 from starlette.datastructures import Headers
 
 from kiln.aws.context import RequestContext
@@ -214,7 +214,7 @@ def _response_roundtrip(protocol: str, model: ServiceModel, result: dict[str, An
     operation = model.operation_model("Op")
     response = CODECS[protocol].serialize(operation, result, CTX)
     body = response.body if isinstance(response.body, bytes) else b"".join(response.body)  # type: ignore[arg-type]
-    http = {"status_code": response.status, "headers": _http_headers(response.headers),
+    http = {"status_code": response.status, "headers": http_headers(response.headers),
             "body": StreamingBody(io.BytesIO(body), len(body)) if operation.has_streaming_output else body}
     parsed = create_parser(protocol).parse(http, operation.output_shape)
     return list(diff(normalise(operation.output_shape, result), normalise(operation.output_shape, parsed),

@@ -130,9 +130,16 @@ def dump(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
 
 
-def error_document(err: AwsError) -> dict[str, Any]:
-    doc: dict[str, Any] = {"__type": err.code, "message": err.message}
-    doc.update(err.fields)
+def error_document(err: AwsError, shape: Shape | None = None, *, with_type: bool = True) -> dict[str, Any]:
+    """The JSON error body. With the model's error shape, the message goes under the shape's own
+    member name (`Message` or `message`) and modelled fields are encoded by their shapes."""
+    message_key = "Message" if shape is not None and "Message" in shape.members else "message"
+    doc: dict[str, Any] = {"__type": err.code} if with_type else {}
+    doc[message_key] = err.message
+    modelled = {k: v for k, v in err.fields.items() if shape is not None and k in shape.members}
+    if modelled:
+        doc.update(encode(shape, modelled))
+    doc.update({k: v for k, v in err.fields.items() if k not in modelled})
     return doc
 
 
@@ -167,4 +174,9 @@ class JsonCodec(Codec):
         if service.metadata.get("awsQueryCompatible") is not None:
             # JSON clients of query-compatible services (CloudWatch) read the code from this header.
             headers["x-amzn-query-error"] = f"{err.code};{'Sender' if err.sender_fault else 'Receiver'}"
-        return HttpResponse(err.status, headers, dump(error_document(err)))
+        return HttpResponse(err.status, headers, dump(error_document(err, error_shape(service, err.code))))
+
+
+def error_shape(service: ServiceModel, code: str) -> Shape | None:
+    """The model's shape for an error code, if the service models it."""
+    return service.shape_for_error_code(code)

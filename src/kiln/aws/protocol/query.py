@@ -117,5 +117,6 @@ class QueryCodec(Codec):
         ET.SubElement(e, "Type").text = "Sender" if err.sender_fault else "Receiver"
         ET.SubElement(e, "Code").text = err.code
         ET.SubElement(e, "Message").text = err.message
+        xml.encode_fields(e, service.shape_for_error_code(err.code), err.fields)
         ET.SubElement(root, "RequestId").text = ctx.request_id
         return HttpResponse(err.status, {"Content-Type": "text/xml", **err.headers}, xml.to_bytes(root))

@@ -70,7 +70,9 @@ class RestJsonCodec(Codec):
 
     def serialize_error(self, service: ServiceModel, operation: OperationModel | None, err: AwsError,
                         ctx: RequestContext) -> HttpResponse:
-        headers = {"Content-Type": "application/json", "x-amzn-ErrorType": err.code, **err.headers}
-        doc = {"message": err.message, **err.fields}
+        shape = jsonp.error_shape(service, err.code)
+        located, _ = rest.serialize_located(shape, err.fields)
+        headers = {"Content-Type": "application/json", "x-amzn-ErrorType": err.code, **located, **err.headers}
+        doc = jsonp.error_document(err, shape, with_type=False)
         return HttpResponse(err.status, headers, jsonp.dump(doc))
 

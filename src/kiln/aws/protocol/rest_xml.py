@@ -118,14 +118,14 @@ class RestXmlCodec(Codec):
 
     def serialize_error(self, service: ServiceModel, operation: OperationModel | None, err: AwsError,
                         ctx: RequestContext) -> HttpResponse:
-        headers = {"x-amz-request-id": ctx.request_id, **err.headers}
+        located, _ = rest.serialize_located(service.shape_for_error_code(err.code), err.fields)
+        headers = {"x-amz-request-id": ctx.request_id, **located, **err.headers}
         if (operation is not None and operation.http.get("method") == "HEAD") or err.status == 304:
             return HttpResponse(err.status, headers, b"")
         root = ET.Element("Error")
         ET.SubElement(root, "Code").text = err.code
         ET.SubElement(root, "Message").text = err.message
-        for k, v in err.fields.items():
-            ET.SubElement(root, k).text = str(v)
+        xml.encode_fields(root, service.shape_for_error_code(err.code), err.fields)
         ET.SubElement(root, "RequestId").text = ctx.request_id
         headers["Content-Type"] = "application/xml"
         return HttpResponse(err.status, headers, xml.to_bytes(root))

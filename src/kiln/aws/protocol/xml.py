@@ -128,3 +128,15 @@ def encode_members(node: ET.Element, shape: Shape, value: dict[str, Any]) -> Non
 
 def to_bytes(root: ET.Element) -> bytes:
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
+
+
+def encode_fields(node: ET.Element, shape: Shape | None, fields: dict[str, Any]) -> None:
+    """An error's extra fields as elements: modelled ones by their shapes, others as text."""
+    modelled = {k: v for k, v in fields.items() if shape is not None and k in shape.members
+                and k not in ("Message", "message")}
+    located = {k for k in modelled if shape is not None and shape.members[k].serialization.get("location")}
+    if shape is not None and modelled:
+        encode_members(node, shape, modelled)
+    for k, v in fields.items():
+        if k not in modelled and k not in located and v is not None:
+            ET.SubElement(node, k).text = str(v)
