@@ -188,27 +188,51 @@ def test_model_timeout(kiln_server: Any, aws_client: Any, endpoint: str) -> None
 
 
 def test_crashed_replica_is_replaced_and_traffic_continues(kiln_server: Any, aws_client: Any, endpoint: str) -> None:
+    """SIGKILL one of two replicas under load (3 client threads): no request fails (requests in flight
+    on the dead replica are given to the other one), the endpoint stays InService, a replacement
+    starts and takes traffic."""
     import os
     import signal
+    import threading
 
-    sm, rt = aws_client("sagemaker"), aws_client("sagemaker-runtime")
+    sm, rt = aws_client("sagemaker"), aws_client("sagemaker-runtime", max_pool_connections=4)
     before = replica_pids(kiln_server, endpoint)
     assert len(before) == 2
-    os.kill(before[0], signal.SIGKILL)
-    failures = 0
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            rt.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=json.dumps([ROW]))
-        except ClientError:
-            failures += 1
-        now = replica_pids(kiln_server, endpoint)
-        if len(now) == 2 and before[0] not in now:
-            break
-        time.sleep(0.05)
-    assert failures == 0
+    stop = threading.Event()
+    served: list[int] = []
+    failures: list[str] = []
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                out = rt.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
+                                         Body=json.dumps({"inputs": [ROW], "sleep": 0.01}))
+                served.append(json.loads(out["Body"].read())["pid"])
+            except ClientError as exc:
+                failures.append(str(exc))
+
+    threads = [threading.Thread(target=load, daemon=True) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        os.kill(before[0], signal.SIGKILL)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            now = replica_pids(kiln_server, endpoint)
+            if len(now) == 2 and before[0] not in now:
+                break
+            time.sleep(0.05)
+        mark = len(served)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert failures == [], failures[:3]
     after = replica_pids(kiln_server, endpoint)
     assert len(after) == 2 and before[1] in after and before[0] not in after
+    assert set(served[mark:]) == set(after)  # the replacement takes traffic
     assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
 
 
