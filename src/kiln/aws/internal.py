@@ -25,11 +25,11 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import UnknownServiceError
 from botocore.model import OperationModel, Shape
 
 from kiln.aws import errors, validate
@@ -38,7 +38,7 @@ from kiln.aws.dispatch import DispatchTable, Handler
 from kiln.aws.protocol import json as jsonp
 from kiln.aws.protocol.common import ProtocolError
 from kiln.aws.protocol.shapes import lower_camel, to_datetime
-from kiln.aws.specs import SERVICES, service_model
+from kiln.aws.specs import SERVICES, operation_names, service_model
 from kiln.core import ids
 from kiln.core.errors import DomainError
 from kiln.core.scope import Scope
@@ -81,33 +81,30 @@ class InternalClient:
             try:
                 asyncio.get_running_loop()
             except RuntimeError:
-                return self._finish(op, handler, ctx, lambda: asyncio.run(handler.fn(ctx, request)))
+                with _translated(handler, ctx):
+                    return shape_output(op.output_shape, asyncio.run(handler.fn(ctx, request)))
             raise RuntimeError(f"{service}:{operation} has an async handler and an event loop is running in "
                                "this thread; use `await InternalClient.acall(...)` instead of `call`.")
-        return self._finish(op, handler, ctx, lambda: handler.fn(ctx, request))
+        with _translated(handler, ctx):
+            return shape_output(op.output_shape, handler.fn(ctx, request))
 
     async def acall(self, service: str, operation: str, params: Mapping[str, Any] | None = None, *,
                     region: str | None = None) -> dict[str, Any]:
         """`call` for async code: async handlers are awaited, sync ones run in a worker thread."""
         handler, op, ctx, request = self._prepare(service, operation, params, region)
-        try:
+        with _translated(handler, ctx):
             if handler.is_async:
                 result = await handler.fn(ctx, request)
             else:
                 result = await asyncio.to_thread(handler.fn, ctx, request)
-        except BaseException as exc:
-            raise self._mapped(handler, ctx, exc) from exc
         return shape_output(op.output_shape, result)
 
     def _prepare(self, service: str, operation: str, params: Mapping[str, Any] | None,
                  region: str | None) -> tuple[Handler, OperationModel, RequestContext, dict[str, Any]]:
         if service not in SERVICES:
             raise errors.UnknownOperationException(f"Service {service} is not served by Kiln.", status=400)
-        try:
-            model = service_model(service)
-        except UnknownServiceError as exc:  # pragma: no cover - SERVICES are all in botocore
-            raise errors.UnknownOperationException(f"Unknown service {service}.", status=400) from exc
-        if operation not in model.operation_names:
+        model = service_model(service)
+        if operation not in operation_names(model):
             raise errors.UnknownOperationException(
                 f"Operation {operation} is not an operation of service {service}.", status=400)
         op = model.operation_model(operation)
@@ -123,23 +120,20 @@ class InternalClient:
                              access_key="kiln-internal", host="internal")
         return handler, op, ctx, request
 
-    def _finish(self, op: OperationModel, handler: Handler, ctx: RequestContext, run: Any) -> dict[str, Any]:
-        try:
-            result = run()
-        except BaseException as exc:
-            raise self._mapped(handler, ctx, exc) from exc
-        return shape_output(op.output_shape, result)
 
-    @staticmethod
-    def _mapped(handler: Handler, ctx: RequestContext, exc: BaseException) -> BaseException:
-        if isinstance(exc, errors.AwsError):
-            return exc
-        if isinstance(exc, DomainError):
-            return handler.provider.domain_errors(exc)
-        if not isinstance(exc, Exception):
-            return exc  # KeyboardInterrupt, SystemExit, cancellation: not ours to translate
+@contextmanager
+def _translated(handler: Handler, ctx: RequestContext) -> Iterator[None]:
+    """A handler's exceptions as the wire would answer them: AwsError as is, domain errors through the
+    provider's mapping, anything else (Kiln's bug) logged and raised as InternalFailure."""
+    try:
+        yield
+    except errors.AwsError:
+        raise
+    except DomainError as exc:
+        raise handler.provider.domain_errors(exc) from exc
+    except Exception as exc:
         LOG.exception("internal error in %s:%s (in-process call)", ctx.service, ctx.operation)
-        return errors.InternalFailure("We encountered an internal error. Please try again.")
+        raise errors.InternalFailure("We encountered an internal error. Please try again.") from exc
 
 
 def coerce_input(op: OperationModel, params: dict[str, Any]) -> dict[str, Any]:
