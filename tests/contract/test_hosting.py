@@ -283,3 +283,24 @@ def test_default_sklearn_handlers_and_delete_stops_replicas(kiln_server: Any, aw
     sm.delete_endpoint(EndpointName=unique_name)
     wait_gone(sm, unique_name)
     assert not any(pid_alive(p) for p in pids)
+
+
+def test_invoke_with_response_stream(aws_client: Any, endpoint: str) -> None:
+    rt = aws_client("sagemaker-runtime")
+    rows = [ROW, [1, 1, 1, 1], [0, 0, 0, 0]]
+    out = rt.invoke_endpoint_with_response_stream(EndpointName=endpoint, ContentType="application/json",
+                                                  Accept="application/jsonlines", Body=json.dumps({"inputs": rows}))
+    assert out["InvokedProductionVariant"] == "AllTraffic" and out["ContentType"] == "application/jsonlines"
+    parts = [event["PayloadPart"]["Bytes"] for event in out["Body"]]
+    assert len(parts) == 3  # one chunk per line the handler yielded
+    lines = [json.loads(p) for p in b"".join(parts).splitlines()]
+    assert [line["index"] for line in lines] == [0, 1, 2]
+    # a handler that does not stream answers in one part
+    whole = rt.invoke_endpoint_with_response_stream(EndpointName=endpoint, ContentType="application/json",
+                                                    Body=json.dumps([ROW]))
+    (part,) = [event["PayloadPart"]["Bytes"] for event in whole["Body"]]
+    assert len(json.loads(part)["predictions"]) == 1
+    with pytest.raises(ClientError) as failed:
+        rt.invoke_endpoint_with_response_stream(EndpointName=endpoint, ContentType="application/json",
+                                                Body=json.dumps({"status": 400, "message": "nope"}))
+    assert failed.value.response["Error"]["Code"] == "ModelError"

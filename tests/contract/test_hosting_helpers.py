@@ -49,6 +49,8 @@ def predict_fn(data, model):
     return model.predict_proba(np.atleast_2d(data))[:, 1]
 
 def output_fn(prediction, accept, context):
+    if accept == "application/jsonlines":  # streamed: one line per prediction, as a generator
+        return (json.dumps({"index": i, "score": float(p)}) + "\\n" for i, p in enumerate(prediction))
     attributes = context.custom_attributes
     if attributes:
         context.set_response_header(0, "X-Amzn-SageMaker-Custom-Attributes", "echo:" + attributes)

@@ -60,6 +60,9 @@ class RestJsonCodec(Codec):
             value = result.get(name)
             if member.type_name in ("blob", "string"):
                 body = value.encode() if isinstance(value, str) else (value if value is not None else b"")
+            elif member.serialization.get("eventstream") and value is not None:
+                body = value  # an (async) iterable of encoded application/vnd.amazon.eventstream messages
+                headers.setdefault("Content-Type", "application/vnd.amazon.eventstream")
             elif value is not None:
                 body = jsonp.dump(jsonp.encode(member, value))
                 headers.setdefault("Content-Type", "application/json")
