@@ -241,6 +241,34 @@ def demo(
 
 
 @app.command()
+def tuning(name: Annotated[str | None, typer.Argument(help="Tuning job name (omit to list tuning jobs).")] = None,
+           endpoint: EndpointOption = None,
+           once: Annotated[bool, typer.Option("--once", help="Print the table once, do not follow.")] = False) -> None:
+    """A tuning job's trials as a live table (objective, hyperparameters, status), best first."""
+    from rich.live import Live
+
+    from kiln.cli_training import _client
+    from kiln.services.tuning.console import jobs_table, trials_table
+
+    sm, _ = _client(endpoint, "sagemaker")
+    if name is None:
+        Console().print(jobs_table(sm))
+        return
+    table, active = trials_table(sm, name)
+    if once or not active:
+        Console().print(table)
+        return
+    try:
+        with Live(table, refresh_per_second=2) as live:
+            while active:
+                time.sleep(1)
+                table, active = trials_table(sm, name)
+                live.update(table)
+    except KeyboardInterrupt:
+        return
+
+
+@app.command()
 def features(endpoint: EndpointOption = None) -> None:
     """Feature groups: status, online and offline record counts, last ingest."""
     from kiln.services.featurestore.console import features_table

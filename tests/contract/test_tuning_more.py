@@ -162,3 +162,24 @@ def test_several_training_job_definitions(tuning_server: Any, unique_name: str) 
     with pytest.raises(ClientError):
         sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
     sm.describe_training_job(TrainingJobName=trials[0]["TrainingJobName"])  # training jobs stay
+
+
+def test_kiln_tuning_cli_shows_trials_best_first(tuning_server: Any, unique_name: str) -> None:
+    from typer.testing import CliRunner
+
+    from kiln.cli import app
+
+    sm = tuning_server.client("sagemaker")
+    name = _name(unique_name)
+    sm.create_hyper_parameter_tuning_job(**tuning_request(name, max_jobs=3, parallel=3, RandomSeed=2))
+    desc = wait_tuning(sm, name)
+    runner = CliRunner()
+    env = {"COLUMNS": "250"}
+    out = runner.invoke(app, ["tuning", name, "--endpoint", tuning_server.url], env=env)
+    assert out.exit_code == 0, out.output
+    rows = [line for line in out.output.splitlines() if f"{name}-00" in line]
+    assert len(rows) == 3
+    assert desc["BestTrainingJob"]["TrainingJobName"] in rows[0] and "*" in rows[0]
+    assert "Completed" in rows[0] and "x=" in rows[0]
+    listed = runner.invoke(app, ["tuning", "--endpoint", tuning_server.url], env=env)
+    assert listed.exit_code == 0 and name in listed.output and "Random" in listed.output
