@@ -7,14 +7,17 @@ files like the offline store's. Each engine runs in its own process; the figures
 that process's peak RSS.
 
     .venv/bin/python benchmarks/featurestore_pit.py                                   # the issue's size
-    .venv/bin/python benchmarks/featurestore_pit.py --entities 100000 --history 1000000
+    .venv/bin/python benchmarks/featurestore_pit.py --entities 100000 --history 1000000 \\
+        --feast-python /tmp/feast-venv/bin/python      # Feast in its own venv (pip install feast)
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
+import json
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -115,13 +118,16 @@ def run_feast(root: str, groups: int, features: int) -> tuple[int, float]:
     return len(store.get_historical_features(entity_df=ent, features=refs).to_df()), time.perf_counter() - t0
 
 
-def _child(engine: str, root: str, groups: int, features: int, queue: Any) -> None:
-    """Runs one engine; its time excludes the interpreter start and imports, includes reading the Parquet."""
+def _run_engine(engine: str, root: str, groups: int, features: int) -> None:
+    """`--run-engine`: run one engine in this process and print one JSON line (its time excludes the
+    interpreter start and imports, includes reading the Parquet files)."""
     try:
         rows, seconds = {"kiln": run_kiln, "pandas": run_pandas, "feast": run_feast}[engine](root, groups, features)
-        queue.put((engine, seconds, rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, None))
+        error = None
     except Exception as exc:  # report, do not crash the benchmark
-        queue.put((engine, 0.0, 0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, f"{type(exc).__name__}: {exc}"))
+        rows, seconds, error = 0, 0.0, f"{type(exc).__name__}: {exc}"
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"engine": engine, "seconds": seconds, "rows": rows, "rss_kib": rss, "error": error}))
 
 
 def main() -> None:
@@ -132,28 +138,34 @@ def main() -> None:
     ap.add_argument("--features", type=int, default=5, help="features per group")
     ap.add_argument("--keys", type=int, default=100_000, help="distinct record identifiers")
     ap.add_argument("--engines", default="kiln,pandas,feast")
+    ap.add_argument("--feast-python", default=sys.executable,
+                    help="a Python with `feast` installed (e.g. a separate venv: feast pins its own pandas)")
+    ap.add_argument("--run-engine", help=argparse.SUPPRESS)
+    ap.add_argument("--root", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.run_engine:
+        _run_engine(args.run_engine, args.root, args.groups, args.features)
+        return
     with tempfile.TemporaryDirectory(prefix="kiln-bench-pit-") as tmp:
         t0 = time.perf_counter()
         generate(Path(tmp), args.entities, args.history, args.groups, args.features, args.keys)
         print(f"data: {args.entities:,} entity rows x {args.groups} groups x {args.history:,} history rows "
               f"({args.features} features each, {args.keys:,} keys), generated in {time.perf_counter() - t0:.1f}s",
               flush=True)
-        ctx = mp.get_context("spawn")
         for engine in args.engines.split(","):
-            if engine == "feast":
-                try:
-                    import feast  # noqa: F401
-                except ImportError:
-                    print("feast: not installed (pip install feast to compare its local offline store)")
-                    continue
-            queue = ctx.Queue()
-            proc = ctx.Process(target=_child, args=(engine, tmp, args.groups, args.features, queue))
-            proc.start()
-            name, seconds, rows, rss_kib, error = queue.get()
-            proc.join()
-            status = f"FAILED ({error})" if error else f"{rows:,} rows"
-            print(f"{name:>7}: {seconds:8.2f} s   peak RSS {rss_kib / 1024:8.0f} MiB   {status}", flush=True)
+            python = args.feast_python if engine == "feast" else sys.executable
+            cmd = [python, __file__, "--run-engine", engine, "--root", tmp, "--groups", str(args.groups),
+                   "--features", str(args.features)]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+            if not lines:
+                tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                print(f"{engine:>7}: not run ({tail})", flush=True)
+                continue
+            r = json.loads(lines[-1])
+            status = f"FAILED ({r['error']})" if r["error"] else f"{r['rows']:,} rows"
+            print(f"{engine:>7}: {r['seconds']:8.2f} s   peak RSS {r['rss_kib'] / 1024:8.0f} MiB   {status}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -79,9 +79,7 @@ class AthenaProvider(Provider):
     def get_query_results(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
         q = self.queries.get(ctx.scope, request["QueryExecutionId"])
         if q.state is not QueryState.SUCCEEDED:
-            if q.state is QueryState.FAILED:
-                raise _invalid(f"Query has not yet finished. Current state: {q.state.value}")  # unverified
-            raise _invalid(f"Query has not yet finished. Current state: {q.state.value}")
+            raise _invalid(f"Query has not yet finished. Current state: {q.state.value}")  # unverified wording
         limit = request.get("MaxResults", 1000)
         offset = int(decode_token(request["NextToken"])["o"]) if request.get("NextToken") else 0
         rows: list[dict[str, Any]] = []

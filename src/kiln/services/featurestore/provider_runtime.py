@@ -83,7 +83,7 @@ class FeatureStoreRuntimeProvider(Provider):
         for entry, exc in zip(entries, results, strict=True):
             if exc is None:
                 continue
-            err = runtime_error(exc) if isinstance(exc, DomainError) else runtime_error(DomainError(str(exc)))
+            err = runtime_error(exc)
             errors.append({"Entry": entry, "ErrorCode": err.code, "ErrorMessage": err.message})
         return {"Errors": errors, "UnprocessedEntries": []}
 

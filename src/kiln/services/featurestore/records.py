@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from kiln.core.errors import InvalidInput, InvalidState
+from kiln.core.errors import DomainError, InvalidInput, InvalidState
 from kiln.core.scope import Scope
 from kiln.services.featurestore.models import (
     FeatureGroup,
@@ -84,19 +84,16 @@ class RecordService:
         rec = parse_record(group, request.pairs)
         self._write(group, [rec], request.targets, request.ttl)
 
-    def put_many(self, scope: Scope, requests: Sequence[WriteRequest]) -> list[Exception | None]:
+    def put_many(self, scope: Scope, requests: Sequence[WriteRequest]) -> list[DomainError | None]:
         """BatchWriteRecord: each entry succeeds or fails alone; valid entries of one group share a write."""
-        results: list[Exception | None] = [None] * len(requests)
+        results: list[DomainError | None] = [None] * len(requests)
         grouped: dict[tuple[str, tuple[str, ...], Ttl | None], list[tuple[int, FeatureGroup, ParsedRecord]]] = {}
         for i, req in enumerate(requests):
             try:
                 group = self.group(scope, req.group)
                 self._targets(group, req.targets)
                 rec = parse_record(group, req.pairs)
-            except (InvalidInput, InvalidState, LookupError) as exc:
-                results[i] = exc
-                continue
-            except Exception as exc:  # NotFound and other domain errors
+            except DomainError as exc:  # a bad entry fails alone
                 results[i] = exc
                 continue
             key = (group.store_id, tuple(sorted(req.targets or ())), req.ttl)
