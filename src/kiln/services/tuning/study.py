@@ -41,7 +41,9 @@ class TuningStudy:
         self.max_jobs = max_jobs
         objective = space.definitions[0].objective
         direction = "maximize" if objective.get("Type") == "Maximize" else "minimize"
-        self.study = optuna.create_study(study_name=job.arn, direction=direction, pruner=pruner,
+        # No pruner means none: Optuna would otherwise default to its own MedianPruner.
+        self.study = optuna.create_study(study_name=job.arn, direction=direction,
+                                         pruner=pruner or optuna.pruners.NopPruner(),
                                          sampler=self._sampler(0))
         self.live: dict[int, optuna.trial.Trial] = {}
         self.offset = 0
@@ -95,7 +97,7 @@ class TuningStudy:
             return False
         for step in range(start, len(values)):
             trial.report(values[step], step + 1)
-        if self.study.pruner is None or isinstance(self.study.pruner, optuna.pruners.NopPruner):
+        if isinstance(self.study.pruner, optuna.pruners.NopPruner):
             return False
         return bool(trial.should_prune())
 
