@@ -101,7 +101,7 @@ def test_hyperband_stops_losers_early(tuning_server: Any, unique_name: str) -> N
     name = _name(unique_name)
     sm.create_hyper_parameter_tuning_job(**tuning_request(
         name, strategy="Hyperband", max_jobs=8, parallel=2, param_ranges=ranges(x=True),
-        static={"epochs": "9", "sleep": "0.15"}, RandomSeed=1,
+        static={"epochs": "9", "sleep": "0.3"}, RandomSeed=1,
         StrategyConfig={"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 9}}))
     desc = wait_tuning(sm, name)
     assert desc["HyperParameterTuningJobStatus"] == "Completed"
@@ -124,7 +124,7 @@ def test_early_stopping_auto_uses_the_median_rule(tuning_server: Any, unique_nam
     grid = {"CategoricalParameterRanges": [{"Name": "x", "Values": ["0.3", "0.35", "0.4", "0.9", "0.95", "1.0",
                                                                     "0.32", "0.97"]}]}
     sm.create_hyper_parameter_tuning_job(**tuning_request(
-        name, strategy="Grid", max_jobs=None, parallel=1, param_ranges=grid, static={"epochs": "6", "sleep": "0.1"},
+        name, strategy="Grid", max_jobs=None, parallel=1, param_ranges=grid, static={"epochs": "6", "sleep": "0.3"},
         TrainingJobEarlyStoppingType="Auto", RandomSeed=5))
     desc = wait_tuning(sm, name)
     assert desc["HyperParameterTuningJobStatus"] == "Completed"

@@ -183,3 +183,31 @@ def test_kiln_tuning_cli_shows_trials_best_first(tuning_server: Any, unique_name
     assert "Completed" in rows[0] and "x=" in rows[0]
     listed = runner.invoke(app, ["tuning", "--endpoint", tuning_server.url], env=env)
     assert listed.exit_code == 0 and name in listed.output and "Random" in listed.output
+
+
+def test_max_runtime_stops_the_tuning_job(tuning_server: Any, unique_name: str) -> None:
+    """MaxRuntimeInSeconds is at least 120 s; the job's clock is moved back instead of waiting (Kiln-only)."""
+    sm = tuning_server.client("sagemaker")
+    name = _name(unique_name)
+    req = tuning_request(name, max_jobs=4, parallel=2, static={"epochs": "60", "sleep": "0.5"})
+    req["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxRuntimeInSeconds"] = 120
+    sm.create_hyper_parameter_tuning_job(**req)
+    deadline = time.time() + 60
+    while len(sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=name, StatusEquals="InProgress")["TrainingJobSummaries"]) < 2:
+        assert time.time() < deadline
+        time.sleep(0.3)
+    platform = tuning_server.platform
+    job = platform.tuning.repo.get(platform_scope(), name)
+    job.created_at -= 121
+    platform.tuning.repo.compare_and_set(job, job.status)
+    desc = wait_tuning(sm, name, timeout=90)
+    assert desc["HyperParameterTuningJobStatus"] == "Stopped"
+    assert desc["ConsumedResources"]["RuntimeInSeconds"] >= 120
+    assert {t["TrainingJobStatus"] for t in all_trials(sm, name)} == {"Stopped"}
+
+
+def platform_scope() -> Any:
+    from kiln.core.scope import Scope
+
+    return Scope("123456789012", "us-east-1")

@@ -170,7 +170,7 @@ class TuningReconciler:
                 if stop:
                     LOG.info("tuning job %s: stopping trial %s early", job.name, t.training_job)
                     self.service.stop_trial(t, early=True)
-                elif self._max_resource(job, space) <= len(values):
+                elif len(values) > self._max_resource(job, space):  # past MaxResource (not racing its end)
                     self.service.stop_trial(t)
         if not tj.terminal:
             return
