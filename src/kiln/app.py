@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -76,20 +77,22 @@ def build_app(settings: Settings) -> KilnApp:
     ]
     admin = Starlette(routes=routes, lifespan=lifespan)
     admin.state.platform = platform
-    return KilnApp(admin, gateway)
+    return KilnApp(admin, gateway, platform.data_path(gateway))
 
 
 class KilnApp:
     """Top-level ASGI app: `/_kiln/...` and lifespan go to the admin app, all else to the AWS gateway
-    directly (no router on the data path)."""
+    directly (no router on the data path). `data` is the gateway, or a plain-ASGI front for hot
+    operations that falls through to it (`Platform.data_path`)."""
 
-    def __init__(self, admin: Starlette, gateway: Gateway) -> None:
+    def __init__(self, admin: Starlette, gateway: Gateway, data: Any = None) -> None:
         self.admin = admin
         self.gateway = gateway
+        self.data = data or gateway
         self.state = admin.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan" or scope.get("path", "").startswith("/_kiln/"):
             await self.admin(scope, receive, send)
         else:
-            await self.gateway(scope, receive, send)
+            await self.data(scope, receive, send)

@@ -119,6 +119,10 @@ class Platform:
                                                                  **self.features.counts()},
                 "featureStore": self.features.group_stats()}
 
+    def data_path(self, gateway: Any) -> Any:
+        """The ASGI app for AWS requests: InvokeEndpoint on plain ASGI in front of the gateway."""
+        return self.hosting.fast_path(gateway, self.settings.account_id, self.settings.region)
+
     def prometheus(self) -> str:
         """Prometheus text for `/_kiln/metrics`."""
         return self.hosting.prometheus()

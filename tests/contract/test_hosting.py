@@ -304,3 +304,19 @@ def test_invoke_with_response_stream(aws_client: Any, endpoint: str) -> None:
         rt.invoke_endpoint_with_response_stream(EndpointName=endpoint, ContentType="application/json",
                                                 Body=json.dumps({"status": 400, "message": "nope"}))
     assert failed.value.response["Error"]["Code"] == "ModelError"
+
+
+def test_unsigned_and_unusual_requests_reach_the_same_endpoint(kiln_server: Any, endpoint: str) -> None:
+    """Plain HTTP clients work too; a request the plain-ASGI path leaves alone (here: a query string)
+    gets the same answer through the generic gateway."""
+    import httpx
+
+    for url in (f"{kiln_server.url}/endpoints/{endpoint}/invocations",
+                f"{kiln_server.url}/endpoints/{endpoint}/invocations?trace=1"):
+        out = httpx.post(url, content=json.dumps([ROW]), headers={"Content-Type": "application/json"})
+        assert out.status_code == 200, out.text
+        assert out.headers["x-amzn-invoked-production-variant"] == "AllTraffic"
+        assert out.headers["x-amzn-requestid"]
+        assert len(out.json()["predictions"]) == 1
+    missing = httpx.post(f"{kiln_server.url}/endpoints/nope/invocations", content=b"[]")
+    assert missing.status_code == 400 and missing.headers["x-amzn-errortype"] == "ValidationError"

@@ -98,12 +98,16 @@ def load_user_module(submit_dir: str | None, program: str | None) -> ModuleType 
     return module
 
 
-def _call(fn: Callable[..., Any], context: Context, *args: Any) -> Any:
+def _wants_context(fn: Callable[..., Any], nargs: int) -> bool:
+    """Whether `fn` takes the trailing `context` argument (it has one more parameter than `nargs`)."""
     try:
-        count = len(inspect.signature(fn).parameters)
+        return len(inspect.signature(fn).parameters) == nargs + 1
     except (TypeError, ValueError):
-        count = len(args)
-    if count == len(args) + 1:
+        return False
+
+
+def _call(fn: Callable[..., Any], context: Context, *args: Any) -> Any:
+    if _wants_context(fn, len(args)):
         return fn(*args, context)
     return fn(*args)
 
@@ -130,6 +134,10 @@ class HandlerService:
         self.output_fn = user.get("output_fn", defaults.output_fn)
         self.transform_fn: Callable[..., Any] | None = user.get("transform_fn")
         self.pre_model_fn = user.get("pre_model_fn")
+        # Signatures are read once: inspecting them per request would cost more than a small model.
+        self._ctx = {"input": _wants_context(self.input_fn, 2), "predict": _wants_context(self.predict_fn, 2),
+                     "output": _wants_context(self.output_fn, 2),
+                     "transform": self.transform_fn is not None and _wants_context(self.transform_fn, 4)}
 
     def load(self) -> None:
         context = Context(self.model_dir, system_properties={"model_dir": self.model_dir, "gpu_id": 0})
@@ -138,9 +146,10 @@ class HandlerService:
         self.model = _call(self.model_fn, context, self.model_dir)
 
     def _default_transform(self, body: Any, content_type: str, accept: str, context: Context) -> Any:
-        data = _call(self.input_fn, context, body, content_type)
-        prediction = _call(self.predict_fn, context, data, self.model)
-        return _call(self.output_fn, context, prediction, accept)
+        c = self._ctx
+        data = self.input_fn(body, content_type, context) if c["input"] else self.input_fn(body, content_type)
+        prediction = self.predict_fn(data, self.model, context) if c["predict"] else self.predict_fn(data, self.model)
+        return self.output_fn(prediction, accept, context) if c["output"] else self.output_fn(prediction, accept)
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None,
                headers: dict[str, str]) -> Result:
@@ -157,7 +166,8 @@ class HandlerService:
                 return Result(400, b"The request body is not valid UTF-8.", "text/plain", {})
         try:
             if self.transform_fn is not None:
-                out = _call(self.transform_fn, context, self.model, data, content_type, accept)
+                args = (self.model, data, content_type, accept)
+                out = self.transform_fn(*args, context) if self._ctx["transform"] else self.transform_fn(*args)
             else:
                 out = self._default_transform(data, content_type, accept, context)
         except Exception as exc:

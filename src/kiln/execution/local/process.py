@@ -31,6 +31,11 @@ def _die_with_parent() -> None:
         pass
 
 
+def _own_group_die_with_parent() -> None:
+    os.setpgid(0, 0)  # a process group of its own, in the server's session (uvloop has no process_group=)
+    _die_with_parent()
+
+
 @cache
 def namespace_support() -> str | None:
     """Why private /opt/ml mounts are unavailable, or None when they work on this host."""
@@ -69,9 +74,12 @@ class HostProcess:
 
 
 async def spawn(host: str, argv: list[str], *, env: dict[str, str], cwd: str, host_dir: Path | None,
-                hosts_file: Path | None) -> HostProcess:
+                hosts_file: Path | None, new_session: bool = True) -> HostProcess:
     """Start `argv` for one host. With `host_dir`, the process sees it at /opt/ml (private mount
-    namespace); stdout and stderr are merged into one pipe."""
+    namespace); stdout and stderr are merged into one pipe. The process leads its own process group
+    (group-wide signals); with `new_session=False` it stays in the server's session, so Linux's
+    scheduler autogroup counts it with the server (model servers: otherwise each one gets only its
+    own fair share of a busy machine, several times less than the server's workers)."""
     if host_dir is not None:
         script = f'mount --bind "$KILN_HOST_DIR" {OPT_ML}'
         if hosts_file is not None:
@@ -81,8 +89,8 @@ async def spawn(host: str, argv: list[str], *, env: dict[str, str], cwd: str, ho
         argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, cwd, *argv]
     proc = await asyncio.create_subprocess_exec(
         *argv, env=env, cwd=cwd if host_dir is None else None, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
-        preexec_fn=_die_with_parent, limit=1 << 20)
+        stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL, start_new_session=new_session,
+        preexec_fn=_die_with_parent if new_session else _own_group_die_with_parent, limit=1 << 20)
     return HostProcess(host, proc)
 
 

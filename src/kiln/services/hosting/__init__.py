@@ -51,17 +51,23 @@ class Hosting:
                           capture_flush=s.capture_flush_seconds, health=s.health_seconds,
                           drain_timeout=s.drain_timeout_seconds))
         self.service.notify = self.reconciler.notify
+        from kiln.services.hosting.runtime import RuntimeProvider
+
+        self.runtime = RuntimeProvider(self.router, self.metrics, self.service, s.model_timeout_seconds)
         self.autoscaling = autoscaling.Autoscaling(db, self.service, metric_store,
                                                    interval=s.autoscaling_interval_seconds,
                                                    window=s.autoscaling_window_seconds)
 
     def providers(self) -> list[Provider]:
         from kiln.services.hosting.provider import HostingProvider
-        from kiln.services.hosting.runtime import RuntimeProvider
 
-        return [HostingProvider(self.service, self.tags),
-                RuntimeProvider(self.router, self.metrics, self.service, self.settings.model_timeout_seconds),
-                *self.autoscaling.providers()]
+        return [HostingProvider(self.service, self.tags), self.runtime, *self.autoscaling.providers()]
+
+    def fast_path(self, gateway: Any, account_id: str, region: str) -> Any:
+        """InvokeEndpoint on plain ASGI, in front of `gateway` (see fastpath.py)."""
+        from kiln.services.hosting.fastpath import InvokeFastPath
+
+        return InvokeFastPath(gateway, self.runtime, account_id, region)
 
     async def start(self) -> None:
         await self.reconciler.start()

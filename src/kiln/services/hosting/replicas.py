@@ -195,7 +195,7 @@ class LocalProcessLauncher:
         if note_text := runtime.version_note():
             note(note_text)
         handle.proc = await process.spawn(replica.id, argv, env=env, cwd=str(root), host_dir=root if isolated else None,
-                                          hosts_file=None)
+                                          hosts_file=None, new_session=False)
         handle.pump = asyncio.create_task(self._pump(replica, handle))
         return await self._wait_healthy(replica, handle)
 

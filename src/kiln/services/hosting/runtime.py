@@ -45,6 +45,11 @@ class _Rejected(Exception):
         self.error = error
 
 
+def payload_too_large(size: int) -> errors.AwsError:
+    return errors.ValidationError(f"Received payload size of {size} bytes is larger than the maximum allowed "
+                                  f"payload size of {MAX_PAYLOAD} bytes.")  # unverified
+
+
 async def read_payload(body: Any) -> bytes:
     """The request body (bytes, or the gateway's stream), refusing more than 6 MB."""
     if body is None:
@@ -57,15 +62,11 @@ async def read_payload(body: Any) -> bytes:
         async for chunk in body:
             size += len(chunk)
             if size > MAX_PAYLOAD:
-                raise _Rejected(errors.ValidationError(
-                    f"Received payload size is larger than the maximum allowed payload size of {MAX_PAYLOAD} "
-                    "bytes."))  # unverified
+                raise _Rejected(payload_too_large(size))
             chunks.append(chunk)
         data = b"".join(chunks)
     if len(data) > MAX_PAYLOAD:
-        raise _Rejected(errors.ValidationError(
-            f"Received payload size of {len(data)} bytes is larger than the maximum allowed payload size of "
-            f"{MAX_PAYLOAD} bytes."))  # unverified
+        raise _Rejected(payload_too_large(len(data)))
     return data
 
 
