@@ -83,3 +83,17 @@ def test_delete_flushes_then_forgets(service: FeatureGroupService) -> None:
     keys = [i.key for i in service.objects.list("bkt", "fs/")]
     assert len(keys) == 1 and keys[0].endswith(".parquet")  # the offline data stays, complete
     assert service.catalog.find_table(SCOPE, "sagemaker_featurestore", "g3_1780740000") is None
+
+
+def test_bulk_ingest_validates_every_row_and_writes_both_stores(service: FeatureGroupService) -> None:
+    from kiln.core.errors import InvalidInput
+    from kiln.services.featurestore.records import RecordService
+
+    group = service.provision(service.create(SCOPE, spec("g4")))
+    records = RecordService(service, service.online, service.offline)
+    rows = [[("id", f"r{i}"), ("et", str(1780740000 + i))] for i in range(12)]
+    assert records.ingest_rows(SCOPE, "g4", rows, chunk=5) == 12
+    assert service.online.count(group.store_id, 1780740100.0) == 12
+    assert service.offline.pending(group.store_id) == 12
+    with pytest.raises(InvalidInput, match="row 1:"):
+        records.ingest_rows(SCOPE, "g4", [rows[0], [("id", "x"), ("et", "not-a-number")]])
