@@ -24,6 +24,7 @@ import re
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -414,7 +415,7 @@ class ObjectStore:
     def download_to(self, bucket: str, key: str, dest: Path) -> None:
         """Write the object to `dest` (via a temp file beside it, renamed when complete)."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        temp = dest.with_name(f".{dest.name}.kiln-download")
+        temp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.kiln-download")
         try:
             with self.open(bucket, key) as src, open(temp, "wb") as out:
                 shutil.copyfileobj(src, out, CHUNK)
