@@ -115,3 +115,23 @@ def test_offline_rows_of_a_vanished_group_are_dropped(tmp_path: Path) -> None:
     _, _, store = _stores(tmp_path)
     store.append("gone", [OfflineRow({"id": "a", "et": "2026-06-06T10:00:00Z"}, 1.0, 1.0)])
     assert store.flush() == 0 and store.pending() == 0
+
+
+def test_offline_rows_decode_in_arrow_with_types_collections_and_partitions() -> None:
+    from dataclasses import replace
+
+    from kiln.services.featurestore import parquet
+    from kiln.services.featurestore.models import CollectionType
+
+    group = replace(GROUP, features=[*GROUP.features, FeatureDefinition("tags", FeatureType.INTEGRAL,
+                                                                        CollectionType.LIST)])
+    table, parts = parquet.from_json(
+        group, ['{"id": "a", "et": "2026-06-06T10:00:00Z", "n": "7", "tags": ["1", "2"]}',
+                '{"id": "b", "et": "2026-06-06T11:59:59.999Z", "x": "1.5"}'],
+        [1780740000.0, 1780747199.999], [1780740001.25, 1780740002.0], [False, True], 1780740003.0)
+    assert table.column("n").to_pylist() == [7, None] and table.column("x").to_pylist() == [None, 1.5]
+    assert table.column("tags").to_pylist() == [[1, 2], None]
+    assert table.column("is_deleted").to_pylist() == [False, True]
+    assert table.column("api_invocation_time")[0].as_py().isoformat() == "2026-06-06T10:00:01.250000"
+    assert parts.to_pylist() == ["year=2026/month=06/day=06/hour=10", "year=2026/month=06/day=06/hour=11"]
+    assert [len(t) for t in parquet.split(table, parts).values()] == [1, 1]

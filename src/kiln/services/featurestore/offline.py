@@ -142,16 +142,16 @@ class OfflineStore:
     def _write_batch(self, group: FeatureGroup, batch: Any) -> int:
         assert group.offline is not None
         with self.db.read() as conn:
-            rows = [OfflineRow(r.payload, r.event_time, r.api_time, bool(r.is_deleted)) for r in conn.execute(
-                sa.select(W.c.payload, W.c.event_time, W.c.api_time, W.c.is_deleted)
-                .where(W.c.batch_id == batch.id).order_by(W.c.seq))]
+            rows = conn.execute(sa.select(sa.type_coerce(W.c.payload, sa.Text), W.c.event_time, W.c.api_time,
+                                          W.c.is_deleted).where(W.c.batch_id == batch.id).order_by(W.c.seq)).all()
+        table, parts = parquet.from_json(group, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                                         [bool(r[3]) for r in rows], batch.sealed_at)
         bucket, prefix = parse_uri(group.offline.resolved_uri)
         files = 0
         with tempfile.TemporaryDirectory(prefix="kiln-offline-") as tmp:
-            for part, part_rows in parquet.by_partition(rows).items():
-                table = parquet.to_table(group, part_rows, batch.sealed_at)
+            for part, part_table in parquet.split(table, parts).items():
                 path = Path(tmp) / "part.parquet"
-                pq.write_table(table, path, compression="snappy")
+                pq.write_table(part_table, path, compression="snappy")
                 key = f"{prefix.rstrip('/')}/{part}/{parquet.file_name(batch.sealed_at, batch.token)}"
                 self.objects.put_file(bucket, key, path, content_type="application/octet-stream")
                 files += 1

@@ -8,11 +8,13 @@ milliseconds) and `is_deleted` (boolean).
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+import io
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from kiln.services.featurestore.models import (
     API_INVOCATION_TIME,
@@ -21,9 +23,7 @@ from kiln.services.featurestore.models import (
     FeatureDefinition,
     FeatureGroup,
     FeatureType,
-    OfflineRow,
 )
-from kiln.services.featurestore.values import typed
 
 _ARROW = {FeatureType.INTEGRAL: pa.int64(), FeatureType.FRACTIONAL: pa.float64(), FeatureType.STRING: pa.string()}
 GLUE_TYPES = {FeatureType.INTEGRAL: "bigint", FeatureType.FRACTIONAL: "double", FeatureType.STRING: "string"}
@@ -47,28 +47,34 @@ def schema(group: FeatureGroup) -> pa.Schema:
     return pa.schema(fields)
 
 
-def partition(event_time: float) -> str:
-    dt = datetime.fromtimestamp(event_time, tz=UTC)
-    return f"year={dt.year:04d}/month={dt.month:02d}/day={dt.day:02d}/hour={dt.hour:02d}"
+def from_json(group: FeatureGroup, payloads: Sequence[str], event_times: Sequence[float], api_times: Sequence[float],
+              deleted: Sequence[bool], write_time: float) -> tuple[pa.Table, pa.Array]:
+    """A batch as an Arrow table, from the buffer's raw JSON payloads, decoded and cast in Arrow (not in
+    Python, so a large flush does not hold the GIL against the request path). Returns the table and each
+    row's partition (`year=/month=/day=/hour=` of its event time, UTC)."""
+    text_schema = pa.schema([pa.field(f.name, pa.list_(pa.string()) if f.collection else pa.string())
+                             for f in group.features])
+    raw = pajson.read_json(io.BytesIO("\n".join(payloads).encode()), parse_options=pajson.ParseOptions(
+        explicit_schema=text_schema, unexpected_field_behavior="ignore"))
+    columns = [raw.column(f.name).cast(arrow_type(f)) if f.name in raw.column_names
+               else pa.nulls(len(payloads), arrow_type(f)) for f in group.features]
+    n = len(payloads)
+    columns.append(pa.array([int(write_time * 1000)] * n, type=pa.int64()).cast(TIMESTAMP))
+    columns.append(_epoch(api_times, 1000).cast(TIMESTAMP))
+    columns.append(pa.array(deleted, type=pa.bool_()))
+    instants = _epoch(event_times, 1_000_000).cast(pa.timestamp("us", tz="UTC"))
+    parts = pc.strftime(instants, format="year=%Y/month=%m/day=%d/hour=%H")
+    return pa.Table.from_arrays(columns, schema=schema(group)), parts
 
 
-def by_partition(rows: Iterable[OfflineRow]) -> dict[str, list[OfflineRow]]:
-    out: dict[str, list[OfflineRow]] = defaultdict(list)
-    for row in rows:
-        out[partition(row.event_time)].append(row)
-    return dict(sorted(out.items()))
+def _epoch(seconds: Sequence[float], scale: int) -> pa.Array:
+    """Epoch seconds as integer `1/scale` seconds (floored, as datetime.fromtimestamp does)."""
+    return pc.cast(pc.floor(pc.multiply(pa.array(seconds, pa.float64()), scale)), pa.int64(), safe=False)
 
 
-def to_table(group: FeatureGroup, rows: Sequence[OfflineRow], write_time: float) -> pa.Table:
-    sch = schema(group)
-    columns: list[pa.Array] = []
-    for f in group.features:
-        columns.append(pa.array([typed(f, r.values.get(f.name)) for r in rows], type=arrow_type(f)))
-    written = int(write_time * 1000)
-    columns.append(pa.array([written] * len(rows), type=pa.int64()).cast(TIMESTAMP))
-    columns.append(pa.array([int(r.api_time * 1000) for r in rows], type=pa.int64()).cast(TIMESTAMP))
-    columns.append(pa.array([r.is_deleted for r in rows], type=pa.bool_()))
-    return pa.Table.from_arrays(columns, schema=sch)
+def split(table: pa.Table, parts: pa.Array) -> dict[str, pa.Table]:
+    """The rows of `table` per partition (sorted by partition)."""
+    return {p: table.filter(pc.equal(parts, p)) for p in sorted(pc.unique(parts).to_pylist())}
 
 
 def file_name(sealed_at: float, token: str) -> str:

@@ -110,13 +110,3 @@ def parse_record(group: FeatureGroup, pairs: Iterable[tuple[str, Value | None]])
     if not isinstance(record_id, str) or not isinstance(event, str):
         raise InvalidInput("The record identifier and event time must be scalar values.")
     return ParsedRecord(values, record_id, parse_event_time(event, group.event_time_type))
-
-
-def typed(feature: FeatureDefinition, value: Value | None) -> object:
-    """A validated string value as its Python type (for Parquet)."""
-    if value is None:
-        return None
-    conv = {FeatureType.INTEGRAL: int, FeatureType.FRACTIONAL: float, FeatureType.STRING: str}[feature.type]
-    if isinstance(value, list):
-        return [conv(v) for v in value]
-    return conv(value)
