@@ -59,12 +59,23 @@ def test_head_bucket_expected_owner(s3: Any) -> None:
 
 def test_create_existing_bucket(s3: Any) -> None:
     name = _name()
-    s3.create_bucket(Bucket=name)
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     with pytest.raises(ClientError) as err:
-        s3.create_bucket(Bucket=name)
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     assert err.value.response["Error"]["Code"] == "BucketAlreadyOwnedByYou"
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
     assert err.value.response["Error"]["BucketName"] == name
+    s3.delete_bucket(Bucket=name)
+
+
+def test_recreate_owned_bucket_in_us_east_1_succeeds(s3: Any) -> None:
+    # S3's documented legacy behaviour in North Virginia: 200 OK, nothing changes.
+    name = _name()
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="k", Body=b"v")
+    assert s3.create_bucket(Bucket=name)["Location"] == f"/{name}"
+    assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"v"
+    s3.delete_object(Bucket=name, Key="k")
     s3.delete_bucket(Bucket=name)
 
 

@@ -15,6 +15,7 @@ from kiln.core import errors as domain
 from kiln.services.s3 import wire
 from kiln.services.s3.base import S3Base
 from kiln.services.s3.errors import to_aws
+from kiln.services.s3.models import BucketOwnedByYou
 from kiln.services.s3.multipart import Multipart
 from kiln.services.s3.provider_multipart import MultipartOperations
 from kiln.services.s3.provider_objects import ObjectOperations
@@ -29,7 +30,12 @@ class BucketOperations(S3Base):
         region = config.get("LocationConstraint") or ctx.scope.region
         if region == "EU":
             region = "eu-west-1"
-        self.store.create_bucket(name, ctx.scope.account_id, region)
+        try:
+            self.store.create_bucket(name, ctx.scope.account_id, region)
+        except BucketOwnedByYou:
+            # S3's legacy us-east-1 behaviour: re-creating a bucket you own there answers 200.
+            if region != "us-east-1" or self.store.bucket(name).region != "us-east-1":
+                raise
         return {"Location": f"/{name}", "BucketArn": f"arn:aws:s3:::{name}"}
 
     @operation("HeadBucket")
