@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -119,6 +120,7 @@ class LocalHandle:
     tail: list[str] = field(default_factory=list)
     load_error: str | None = None
     setup_ms: float | None = None
+    uds: str | None = None  # the replica's unix socket (Kiln's own model server), else TCP on `port`
 
 
 class LocalProcessLauncher:
@@ -190,6 +192,8 @@ class LocalProcessLauncher:
         isolated = process.namespace_support() is None
         seen = process.OPT_ML if isolated else str(root)
         handle.port = _free_port()
+        if not builtin:  # Kiln's model server: a unix socket (short path: sun_path holds 108 bytes)
+            handle.uds = os.path.join(tempfile.gettempdir(), f"kiln-{replica.id}.sock")
         env = self._environment(spec, env_in, handle, framework, seen, prepared)
         argv = [runtime.python, "-m", builtin, "serve"] if builtin else [runtime.python, "-m", "kiln.serving"]
         if note_text := runtime.version_note():
@@ -212,6 +216,7 @@ class LocalProcessLauncher:
             "SAGEMAKER_BIND_TO_PORT": str(handle.port), "SAGEMAKER_SUBMIT_DIRECTORY": submit,
             "SAGEMAKER_REGION": env_in.get("SAGEMAKER_REGION", spec.scope.region),
             "SM_MODEL_DIR": f"{seen}/model", "KILN_OPT_ML": seen, "KILN_SERVING_FRAMEWORK": framework,
+            "KILN_SERVING_UDS": handle.uds or "",
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join([*prepared.extra_path, *filter(None, [os.environ.get("PYTHONPATH")])]),
             "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
@@ -251,8 +256,8 @@ class LocalProcessLauncher:
                     raise ReplicaStartError(self._reason(replica, handle, f"the model server exited with code "
                                                                           f"{proc.returncode}"),
                                             retryable=handle.load_error is None)
-                if await ping("127.0.0.1", handle.port, timeout=2.0) == 200:
-                    handle.pool = UpstreamPool("127.0.0.1", handle.port)
+                if await ping("127.0.0.1", handle.port, timeout=2.0, uds=handle.uds) == 200:
+                    handle.pool = UpstreamPool("127.0.0.1", handle.port, uds=handle.uds)
                     return ReplicaTarget(replica.id, replica.spec.variant, handle.pool, instance_id=replica.id)
                 if time.monotonic() > deadline:
                     raise ReplicaStartError(self._reason(replica, handle, f"no healthy /ping within "
@@ -275,7 +280,7 @@ class LocalProcessLauncher:
 
     async def check(self, replica: Replica) -> bool:
         handle: LocalHandle = replica.handle
-        return handle is not None and await ping("127.0.0.1", handle.port, timeout=2.0) == 200
+        return handle is not None and await ping("127.0.0.1", handle.port, timeout=2.0, uds=handle.uds) == 200
 
     async def stop(self, replica: Replica, grace: float) -> None:
         handle: LocalHandle | None = replica.handle
@@ -301,6 +306,9 @@ class LocalProcessLauncher:
         if handle.lease is not None and handle.lease.cpus:
             self.slots.release(handle.lease)
             handle.lease = None
+        if handle.uds:
+            with contextlib.suppress(OSError):
+                os.unlink(handle.uds)
 
     def setup_ms(self, replica: Replica) -> float | None:
         handle: LocalHandle | None = replica.handle

@@ -154,11 +154,13 @@ class _Connection(asyncio.Protocol):
 
 
 class UpstreamPool:
-    """Keep-alive connections to one replica (`host:port`). Not thread-safe: event loop only."""
+    """Keep-alive connections to one replica (`host:port`, or the unix socket `uds`). Not thread-safe:
+    event loop only."""
 
-    def __init__(self, host: str, port: int, max_idle: int = 64) -> None:
+    def __init__(self, host: str, port: int, max_idle: int = 64, uds: str | None = None) -> None:
         self.host = host
         self.port = port
+        self.uds = uds
         self.max_idle = max_idle
         self._idle: list[_Connection] = []
         self._host_header = f"Host: {host}:{port}\r\n".encode()
@@ -173,7 +175,10 @@ class UpstreamPool:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            _, conn = await loop.create_connection(lambda: _Connection(self), self.host, self.port)
+            if self.uds:
+                _, conn = await loop.create_unix_connection(lambda: _Connection(self), self.uds)
+            else:
+                _, conn = await loop.create_connection(lambda: _Connection(self), self.host, self.port)
         except OSError as exc:
             raise UpstreamError(f"cannot connect to the model container: {exc}", sent=False) from exc
         return conn
@@ -229,9 +234,9 @@ async def _within(fut: asyncio.Future[UpstreamResponse], timeout: float, conn: _
         handle.cancel()
 
 
-async def ping(host: str, port: int, timeout: float = 2.0) -> int | None:
+async def ping(host: str, port: int, timeout: float = 2.0, uds: str | None = None) -> int | None:
     """GET /ping on a fresh connection; the status, or None when unreachable."""
-    pool = UpstreamPool(host, port, max_idle=0)
+    pool = UpstreamPool(host, port, max_idle=0, uds=uds)
     try:
         response = await pool.request("GET", "/ping", [], b"", timeout=timeout)
         return response.status
