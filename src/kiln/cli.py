@@ -278,6 +278,44 @@ def features(endpoint: EndpointOption = None) -> None:
     Console().print(features_table(info.get("featureStore") or []))
 
 
+@app.command()
+def endpoints(endpoint: EndpointOption = None) -> None:
+    """Endpoints: status, variants, instance counts, weights, invocations per minute."""
+    from kiln.cli_training import _client
+    from kiln.services.hosting.console import endpoints_table
+
+    sm, _ = _client(endpoint, "sagemaker")
+    cw, _ = _client(endpoint, "cloudwatch")
+    Console().print(endpoints_table(sm, cw))
+
+
+@app.command()
+def invoke(name: Annotated[str, typer.Argument(help="Endpoint name.")],
+           body: Annotated[str, typer.Option("--body", help="Request body, or @file to read it from a file.")],
+           content_type: Annotated[str, typer.Option("--content-type")] = "application/json",
+           accept: Annotated[str | None, typer.Option("--accept")] = None,
+           variant: Annotated[str | None, typer.Option("--variant", help="TargetVariant.")] = None,
+           endpoint: EndpointOption = None) -> None:
+    """InvokeEndpoint: print the model's answer (the invoked variant goes to stderr)."""
+    from botocore.exceptions import ClientError
+
+    from kiln.cli_training import _client
+    from kiln.services.hosting.console import invoke as call
+    from kiln.services.hosting.console import read_body
+
+    rt, _ = _client(endpoint, "sagemaker-runtime")
+    try:
+        data = read_body(body)
+    except OSError as exc:
+        fail(f"cannot read the body: {exc}")
+    try:
+        out, _, used = call(rt, name, data, content_type, accept, variant)
+    except ClientError as exc:
+        fail(f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}")
+    typer.echo(f"variant: {used}", err=True)
+    typer.echo(out.decode("utf-8", "replace"))
+
+
 def main() -> None:
     import kiln.cli_training  # noqa: F401  (registers `kiln jobs` and `kiln spot`)
 

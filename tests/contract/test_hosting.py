@@ -320,3 +320,24 @@ def test_unsigned_and_unusual_requests_reach_the_same_endpoint(kiln_server: Any,
         assert len(out.json()["predictions"]) == 1
     missing = httpx.post(f"{kiln_server.url}/endpoints/nope/invocations", content=b"[]")
     assert missing.status_code == 400 and missing.headers["x-amzn-errortype"] == "ValidationError"
+
+
+def test_cli_endpoints_and_invoke(kiln_server: Any, endpoint: str, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    def kiln(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kiln", *args, "--endpoint", kiln_server.url],
+                              capture_output=True, text=True, timeout=120, env={**__import__("os").environ,
+                                                                                "COLUMNS": "200"})
+
+    listed = kiln("endpoints")
+    assert listed.returncode == 0, listed.stderr
+    line = next(x for x in listed.stdout.splitlines() if endpoint in x)
+    assert "InService" in line and "AllTraffic" in line and "ml.m5.large" in line
+    (tmp_path / "body.json").write_text(json.dumps({"inputs": [ROW]}))
+    called = kiln("invoke", endpoint, "--body", f"@{tmp_path / 'body.json'}")
+    assert called.returncode == 0, called.stderr
+    assert len(json.loads(called.stdout)["predictions"]) == 1 and "variant: AllTraffic" in called.stderr
+    missing = kiln("invoke", "no-such-endpoint", "--body", "[]")
+    assert missing.returncode == 1 and missing.stderr.startswith("kiln: ValidationError: Endpoint no-such-endpoint")
