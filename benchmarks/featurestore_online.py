@@ -5,7 +5,8 @@
 2. PutRecord, one record per call: records/s with 1 and --threads client threads.
 3. The SageMaker SDK's `FeatureGroup.ingest` (one PutRecord per row, --sdk-workers threads) of
    --sdk-rows rows: records/s.
-4. GetRecord over HTTP (boto3, one warm connection, random ids): p50 / p99 / mean.
+4. An Athena count(*) (it flushes the offline buffer first), then GetRecord over HTTP (boto3, one warm
+   connection, random ids) on the quiet server: p50 / p99 / mean.
 5. The server is stopped; the same data dir is opened in-process and `RecordService.get` (the internal
    API the other services call) is timed on the same ids: p50 / p99.
 
@@ -143,6 +144,20 @@ def sdk_ingest(url: str, data_dir: Path, rows: int, features: int, workers: int)
     return rows / (time.perf_counter() - t0)
 
 
+def drain_offline(url: str) -> tuple[int, float]:
+    """Athena flushes the offline buffer before a query: the seconds until every record is in Parquet."""
+    athena = client(url, "athena")
+    t0 = time.perf_counter()
+    qid = athena.start_query_execution(QueryString=f'SELECT count(*) FROM "{GROUP}"',
+                                       QueryExecutionContext={"Database": "sagemaker_featurestore"},
+                                       ResultConfiguration={"OutputLocation": f"s3://{BUCKET}/q/"})["QueryExecutionId"]
+    while athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"] in ("QUEUED",
+                                                                                                  "RUNNING"):
+        time.sleep(0.1)
+    rows = athena.get_query_results(QueryExecutionId=qid)["ResultSet"]["Rows"]
+    return int(rows[1]["Data"][0]["VarCharValue"]), time.perf_counter() - t0
+
+
 def get_http(url: str, ids: list[int]) -> list[float]:
     rt = client(url, "sagemaker-featurestore-runtime")
     for i in ids[:200]:  # warm the connection and the page cache
@@ -200,6 +215,8 @@ def main() -> None:
             rate = sdk_ingest(url, data_dir, args.sdk_rows, args.features, args.sdk_workers)
             print(f"SDK FeatureGroup.ingest ({args.sdk_workers} workers, {args.sdk_rows:,} rows): "
                   + (f"{rate:,.0f} records/s" if rate else "skipped (sagemaker SDK not installed)"))
+            count, seconds = drain_offline(url)
+            print(f"offline store: {count:,} rows in Parquet; the rest of the buffer flushed in {seconds:.1f} s")
             ids = [random.randrange(args.records) for _ in range(args.gets)]
             print(f"GetRecord over HTTP (boto3, warm connection): {percentiles(get_http(url, ids))}", flush=True)
         finally:
