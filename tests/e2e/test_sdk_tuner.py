@@ -176,3 +176,50 @@ def test_seed_tuner_example(kiln_server: Any, tmp_path: Path, strategy: str) -> 
     assert job["HyperParameters"]["batch-size"] in ('"32"', '"64"', '"128"')  # the SDK JSON-quotes categoricals
     if strategy == "Bayesian":
         assert {"learning-rate", "batch-size", "dropout", "hidden-units"} <= set(rows[0])
+
+
+INFERENCE_PY = """
+import json, os
+import numpy as np
+
+def model_fn(model_dir):
+    return np.load(os.path.join(model_dir, "w.npy"))
+
+def input_fn(body, content_type):
+    return np.array(json.loads(body)["inputs"], dtype=float)
+
+def predict_fn(data, w):
+    return 1 / (1 + np.exp(-(data @ w)))
+
+def output_fn(prediction, accept):
+    return json.dumps({"predictions": [round(float(p), 4) for p in prediction]}), "application/json"
+"""
+
+DEPLOY = """
+predictor = tuner.deploy(
+initial_instance_count=1,
+instance_type="ml.m5.large",
+serializer=sagemaker.serializers.JSONSerializer(),
+deserializer=sagemaker.deserializers.JSONDeserializer(),
+entry_point="inference.py",
+)
+print("PREDICT", json.dumps(predictor.predict({"inputs": [[1.2, -3.4, 0.5, 2.0]]})))
+predictor.delete_model()
+predictor.delete_endpoint()
+"""
+
+
+def test_tuner_deploys_the_best_job(kiln_server: Any, tmp_path: Path) -> None:
+    """`tuner.deploy(...)`: the SDK attaches the best training job and deploys it (hosting)."""
+    proj = _project(tmp_path)
+    (proj / "src" / "inference.py").write_text(textwrap.dedent(INFERENCE_PY))
+    script = (_script("Random").replace("max_jobs=4", "max_jobs=2")
+              .replace('print("TUNING_JOB"', DEPLOY + 'print("TUNING_JOB"'))
+    (proj / "user_script.py").write_text(script)
+    out = subprocess.run([sys.executable, "user_script.py"], cwd=proj, env=kiln_server.env(), capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # The SDK's endpoint wait prints progress dashes without a newline before our line.
+    prediction = json.loads(next(line.split("PREDICT ", 1)[1] for line in out.stdout.splitlines()
+                                 if "PREDICT " in line))
+    assert len(prediction["predictions"]) == 1 and 0.0 <= prediction["predictions"][0] <= 1.0
