@@ -38,6 +38,10 @@ def test_seed_pytorch_example(kiln_server: Any, tmp_path: Path) -> None:
     assert "epoch=29 loss=" in out.stdout
     assert "Kiln: ml.p3.2xlarge has 1 GPU(s)" in out.stdout
     assert "nothing to install" in out.stdout
+    # ... then the seed's deploy: the same train.py serves (model_fn etc.), predictor.predict and boto3.
+    predictions = [line[line.index("{"):] for line in out.stdout.splitlines() if "{'predictions': [" in line]
+    assert len(predictions) == 2 and predictions[0] == predictions[1], out.stdout[-2000:]
+    assert "Scaling policy: sagemaker-invocations-scaling" in out.stdout
     model_data = next(line for line in out.stdout.splitlines() if line.startswith("s3://") and "model.tar" in line)
     assert model_data.startswith("s3://sagemaker-us-east-1-123456789012/models/pytorch-training-")
     assert model_data.endswith("/output/model.tar.gz")

@@ -142,7 +142,7 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
     console.print(f"Kiln server on {server.url} (embedded: SQLite, objects on disk, local processes)")
     env = {**os.environ, **client_env(server.url, Settings(data_dir=data_dir), work / "client")}
     try:
-        _run("1. Training: the seed's PyTorch estimator (script mode, logs streamed by the SDK)",
+        _run("1. Training, then a real-time endpoint: the seed's PyTorch estimator, deploy, predict, autoscaling",
              "train_pytorch.py", work, env)
         _run("2. Managed spot training: interrupted mid-training, resumed from its checkpoint",
              "train_spot.py", work, env, during=_interrupt_spot_job(server.url, env))

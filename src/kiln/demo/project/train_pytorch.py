@@ -1,4 +1,8 @@
-# The seed's "Custom Training Scripts with Framework Containers" example, unmodified but for the data.
+# The seed's "Custom Training Scripts with Framework Containers" example, then its "Real-time Endpoint
+# Deployment" example, unmodified but for the data (and deleting the endpoint at the end).
+import json
+
+import boto3
 import sagemaker
 from sagemaker.pytorch import PyTorch
 
@@ -23,3 +27,49 @@ estimator = PyTorch(
 )
 estimator.fit({"train": f"s3://{bucket}/data/train/", "val": f"s3://{bucket}/data/val/"})
 print(estimator.model_data)
+
+# Deploy from a completed training job
+predictor = estimator.deploy(
+    initial_instance_count=2,
+    instance_type="ml.m5.xlarge",
+    endpoint_name="my-pytorch-endpoint",
+    serializer=sagemaker.serializers.JSONSerializer(),
+    deserializer=sagemaker.deserializers.JSONDeserializer(),
+)
+# Invoke the endpoint
+response = predictor.predict({"inputs": [[1.2, 3.4, 5.6, 7.8]]})
+print(response)  # {"predictions": [...]}
+# --- Or invoke via boto3 directly ---
+sm_rt = boto3.client("sagemaker-runtime")
+response = sm_rt.invoke_endpoint(
+    EndpointName="my-pytorch-endpoint",
+    ContentType="application/json",
+    Body=json.dumps({"inputs": [[1.2, 3.4, 5.6, 7.8]]}),
+)
+result = json.loads(response["Body"].read())
+print(result)
+# Auto scaling policy for the endpoint
+aas = boto3.client("application-autoscaling")
+aas.register_scalable_target(
+    ServiceNamespace="sagemaker",
+    ResourceId="endpoint/my-pytorch-endpoint/variant/AllTraffic",
+    ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+    MinCapacity=1,
+    MaxCapacity=10,
+)
+aas.put_scaling_policy(
+    PolicyName="sagemaker-invocations-scaling",
+    ServiceNamespace="sagemaker",
+    ResourceId="endpoint/my-pytorch-endpoint/variant/AllTraffic",
+    ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+    PolicyType="TargetTrackingScaling",
+    TargetTrackingScalingPolicyConfiguration={
+        "TargetValue": 1000.0,  # Target: 1000 invocations per instance per minute
+        "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+        "ScaleInCooldown": 300,
+        "ScaleOutCooldown": 60,
+    },
+)
+policies = aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+print("Scaling policy:", policies[0]["PolicyName"])
+predictor.delete_endpoint()
