@@ -60,7 +60,7 @@ def test_scale_out_under_load_and_back_in(tmp_path: Path) -> None:
             PolicyName="invocations", ServiceNamespace="sagemaker", ResourceId=RID, ScalableDimension=DIM,
             PolicyType="TargetTrackingScaling",
             TargetTrackingScalingPolicyConfiguration={
-                "TargetValue": 300.0,  # invocations per instance per minute: 5 requests/s each
+                "TargetValue": 120.0,  # invocations per instance per minute: 2 requests/s each
                 "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
                 "ScaleInCooldown": 5, "ScaleOutCooldown": 3})
 

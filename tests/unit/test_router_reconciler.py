@@ -69,6 +69,7 @@ def world(tmp_path: Path) -> tuple[HostingService, FakeReplicaLauncher, Router, 
     router = Router()
     reconciler = HostingReconciler(service, launcher, router, InvocationMetrics(), CaptureWriter(None),  # type: ignore[arg-type]
                                    None, timing=Timing(drain_timeout=0.1, stop_grace=0.0, max_backoff=0.01))
+    service.notify = reconciler.notify
     for name, env in (("good", {"TAG": "v1"}), ("better", {"TAG": "v2"}), ("bad", {"FAIL": "no weights"})):
         service.create_model(SCOPE, {"ModelName": name, "PrimaryContainer": {"Image": "x/img:1", "Environment": env}})
     return service, launcher, router, reconciler

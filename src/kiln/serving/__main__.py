@@ -12,6 +12,7 @@ the reason as its last output line, which the hosting service reports as the end
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -53,16 +54,25 @@ def main() -> int:
     log.info("model loaded in %.0f ms (framework %s, entry point %s); listening on %s", setup_ms,
              framework or "generic", program or "-", os.environ.get("KILN_SERVING_UDS") or f"port {port}")
     print(f"KILN_MODEL_SETUP_MS={setup_ms:.1f}", flush=True)
-    import uvicorn
-
     app = ModelServerApp(service, float(os.environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB", "6")))
     # KILN_SERVING_UDS: Kiln's own replicas listen on a unix socket (no TCP stack on the hop from the
     # server); any other client uses SAGEMAKER_BIND_TO_PORT.
-    where = {"uds": os.environ["KILN_SERVING_UDS"]} if os.environ.get("KILN_SERVING_UDS") else \
-        {"host": os.environ.get("KILN_SERVING_HOST", "127.0.0.1"), "port": port}
-    uvicorn.run(app, **where, log_level="warning", access_log=False, lifespan="off", loop="uvloop",  # type: ignore[arg-type]
-                http="httptools", server_header=False, date_header=False,
-                timeout_keep_alive=int(os.environ.get("KILN_SERVING_KEEPALIVE", "300")))
+    uds = os.environ.get("KILN_SERVING_UDS") or None
+    host = os.environ.get("KILN_SERVING_HOST", "127.0.0.1")
+    if os.environ.get("KILN_SERVING_HTTP", "lean") == "uvicorn":
+        import uvicorn
+
+        where = {"uds": uds} if uds else {"host": host, "port": port}
+        uvicorn.run(app, **where, log_level="warning", access_log=False, lifespan="off",  # type: ignore[arg-type]
+                    loop="uvloop", http="httptools", server_header=False, date_header=False,
+                    timeout_keep_alive=int(os.environ.get("KILN_SERVING_KEEPALIVE", "300")))
+        return 0
+    import uvloop
+
+    from kiln.serving.httpserver import serve
+
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(serve(app, host=host, port=port, uds=uds))
     return 0
 
 

@@ -1,8 +1,9 @@
 """The model server's HTTP side: `GET /ping`, `POST /invocations`, `GET /execution-parameters`.
 
-Plain ASGI (no framework) on uvicorn with httptools + uvloop: this is the data path of every
-invocation. The handler runs on the event loop, so one process serves one prediction at a time (as
-one MMS worker does); `/ping` is answered between predictions.
+`ModelServerApp.handle()` answers one request; `httpserver.py` serves it over a lean httptools
+protocol (the default), and `ModelServerApp` is also plain ASGI for uvicorn. The handler runs on the
+event loop, so one process serves one prediction at a time (as one MMS worker does); `/ping` is
+answered between predictions.
 """
 
 from __future__ import annotations
@@ -56,6 +57,31 @@ class ModelServerApp:
             "BatchStrategy": os.environ.get("SAGEMAKER_BATCH_STRATEGY", "MULTI_RECORD"),
             "MaxPayloadInMB": int(max_payload_mb)}).encode()
 
+    def handle(self, method: str, path: str, headers: list[tuple[bytes, bytes]],
+               body: bytes | None) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes | Iterator[bytes]]:
+        """One request -> (status, content type, extra headers, body or chunks). `body` is None when
+        it was larger than the payload limit."""
+        if path == "/invocations" and method == "POST":
+            if body is None:
+                return 413, b"text/plain", [], b"Request payload is too large."
+            content_type = accept = None
+            passed: dict[str, str] = {}
+            for name, value in headers:
+                if name == b"content-type":
+                    content_type = value.decode("latin-1")
+                elif name == b"accept":
+                    accept = value.decode("latin-1")
+                elif name in _PASSED:
+                    passed[name.decode()] = value.decode("latin-1")
+            result = self.service.invoke(body, content_type, accept, passed)
+            extra = [(k.lower().encode(), v.encode("latin-1")) for k, v in result.headers.items()]
+            return result.status, result.content_type.encode("latin-1"), extra, result.body
+        if path == "/ping" and method in ("GET", "HEAD"):
+            return 200, b"application/json", [], b""
+        if path == "/execution-parameters" and method == "GET":
+            return 200, b"application/json", [], self.execution_parameters
+        return 404, b"text/plain", [], b"Not Found"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
@@ -69,36 +95,12 @@ class ModelServerApp:
         if kind != "http":
             return
         path, method = scope["path"], scope["method"]
-        if path == "/invocations" and method == "POST":
-            await self._invoke(scope, receive, send)
-        elif path == "/ping" and method in ("GET", "HEAD"):
-            await _respond(send, 200, b"", b"application/json")
-        elif path == "/execution-parameters" and method == "GET":
-            await _respond(send, 200, self.execution_parameters, b"application/json")
-        else:
-            await _respond(send, 404, b"Not Found")
-
-    async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await _read_body(receive, self.limit)
-        if body is None:
-            await _respond(send, 413, b"Request payload is too large.")
+        body = await _read_body(receive, self.limit) if method == "POST" else b""
+        status, ctype, extra, out = self.handle(method, path, scope["headers"], body)
+        if isinstance(out, bytes):
+            await _respond(send, status, out, ctype, extra)
             return
-        content_type = accept = None
-        passed: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"accept":
-                accept = value.decode("latin-1")
-            elif name in _PASSED:
-                passed[name.decode()] = value.decode("latin-1")
-        result = self.service.invoke(body, content_type, accept, passed)
-        extra = [(k.lower().encode(), v.encode("latin-1")) for k, v in result.headers.items()]
-        ctype = result.content_type.encode("latin-1")
-        if isinstance(result.body, bytes):
-            await _respond(send, result.status, result.body, ctype, extra)
-            return
-        await self._stream(send, result.status, result.body, ctype, extra)
+        await self._stream(send, status, out, ctype, extra)
 
     @staticmethod
     async def _stream(send: Send, status: int, chunks: Iterator[bytes], ctype: bytes,

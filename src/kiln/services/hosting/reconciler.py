@@ -78,6 +78,7 @@ class Timing:
     drain_timeout: float = 60.0
     stop_grace: float = 5.0
     max_backoff: float = 30.0
+    full_scan: float = 5.0  # read every endpoint at least this often, even when nothing was notified
 
 
 class HostingReconciler:
@@ -99,10 +100,13 @@ class HostingReconciler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._last = {"metrics": time.monotonic(), "capture": time.monotonic(), "health": time.monotonic()}
+        self._dirty = True  # set by notify(): the next tick reads every endpoint
+        self._last_full = 0.0
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def notify(self) -> None:
         """Thread-safe: run a tick now."""
+        self._dirty = True
         if self._loop is not None and self._wake is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -151,6 +155,10 @@ class HostingReconciler:
                 await asyncio.wait_for(self._wake.wait(), self.timing.interval)
 
     async def tick(self) -> None:
+        now = time.monotonic()
+        if not self._dirty and now - self._last_full < self.timing.full_scan:
+            return  # nothing was written and nothing happened: spare the database (and the GIL)
+        self._dirty, self._last_full = False, now
         endpoints = await asyncio.to_thread(self.service.repo.list_endpoints)
         seen = set()
         for e in endpoints:

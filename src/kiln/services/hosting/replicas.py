@@ -30,7 +30,6 @@ from kiln.services.hosting import artifacts
 from kiln.services.hosting.router import ReplicaTarget
 from kiln.services.hosting.upstream import UpstreamPool, ping
 from kiln.services.s3.store import ObjectStore
-from kiln.services.training.logpump import LinePump
 
 LOG = logging.getLogger(__name__)
 LOAD_FAILED = "KILN_MODEL_LOAD_FAILED: "
@@ -240,7 +239,21 @@ class LocalProcessLauncher:
 
         stdout = handle.proc.process.stdout
         assert stdout is not None
-        await LinePump(stdout, lambda lines: self._log(replica, lines), on_line).run()
+        while True:  # model servers log little: no polling timer, one store write per burst of lines
+            try:
+                raw = await stdout.readline()
+            except ValueError:  # a line longer than the stream limit
+                raw = await stdout.read(1 << 20)
+            if not raw:
+                return
+            batch = []
+            while raw:
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                on_line(text, time.time())
+                batch.append((int(time.time() * 1000), text))
+                buffered = getattr(stdout, "_buffer", b"")  # lines already read: take them in this batch
+                raw = await stdout.readline() if b"\n" in buffered else b""
+            await asyncio.to_thread(self._log, replica, batch)
 
     async def _wait_healthy(self, replica: Replica, handle: LocalHandle) -> ReplicaTarget:
         assert handle.proc is not None
