@@ -5,7 +5,9 @@ One instance per server process. `app.py` turns it into ASGI; the CLI and tests 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kiln.aws.dispatch import Provider
@@ -40,6 +42,7 @@ from kiln.services.tuning.repository import TuningRepository
 from kiln.services.tuning.service import TuningService
 
 LOG = logging.getLogger(__name__)
+BACKGROUND_THREADS = 32
 
 
 class Platform:
@@ -94,6 +97,11 @@ class Platform:
 
     async def start(self) -> None:
         """Recover from a crash and start background loops."""
+        # The reconcilers' blocking work (staging, uploads, state writes) runs on the loop's default
+        # executor; asyncio sizes it at cpu_count + 4, which on a 2-core machine lets a few long uploads
+        # starve every other loop. The API's own handlers have a separate pool (aws/gateway.py).
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=BACKGROUND_THREADS, thread_name_prefix="kiln-background"))
         self.objects.recover()
         await self.training_reconciler.start()
         await self.hosting.start()
