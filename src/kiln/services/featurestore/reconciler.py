@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from kiln.services.featurestore.models import GroupStatus
 from kiln.services.featurestore.online import OnlineStore
@@ -27,6 +28,9 @@ class FeatureStoreReconciler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_sweep = 0.0
+        # Its own thread: the loop's default executor is shared with job runners that hold threads for a
+        # job's whole life, and a group must not wait on them to leave Creating.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurestore-reconciler")
 
     def notify(self) -> None:
         """Thread-safe: wake the loop now."""
@@ -43,12 +47,13 @@ class FeatureStoreReconciler:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._executor.shutdown(wait=True)
 
     async def _run(self) -> None:
         assert self._wake is not None
         while True:
             try:
-                await asyncio.to_thread(self.tick)
+                await asyncio.get_running_loop().run_in_executor(self._executor, self.tick)
             except Exception:
                 LOG.exception("feature store reconciler tick failed")
             self._wake.clear()
