@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -61,23 +59,17 @@ class FeatureStore:
         return [FeatureGroupProvider(self.groups, self.tags), FeatureStoreRuntimeProvider(self.records),
                 AthenaProvider(self.queries), GlueProvider(self.catalog, self.account_id)]
 
-    @staticmethod
-    async def _off_loop(fn: Callable[[], object]) -> None:
-        """Run blocking start/stop work on a thread of its own (the loop's default executor is shared)."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurestore-lifecycle") as pool:
-            await asyncio.get_running_loop().run_in_executor(pool, fn)
-
     async def start(self) -> None:
-        await self._off_loop(self.queries.recover)
-        await self._off_loop(self.offline.recover)  # batches a crash left sealed, rows it left buffered
+        await asyncio.to_thread(self.queries.recover)
+        await asyncio.to_thread(self.offline.recover)  # batches a crash left sealed, rows it left buffered
         self.flusher.start()
         await self.reconciler.start()
 
     async def stop(self) -> None:
         await self.reconciler.stop()
-        await self._off_loop(self.flusher.stop)  # flushes what is buffered
-        await self._off_loop(self._persist_ingest_times)
-        await self._off_loop(self.queries.shutdown)
+        await asyncio.to_thread(self.flusher.stop)  # flushes what is buffered
+        await asyncio.to_thread(self._persist_ingest_times)
+        await asyncio.to_thread(self.queries.shutdown)
         self.online.close()
 
     def counts(self) -> dict[str, int]:

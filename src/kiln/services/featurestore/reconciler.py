@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from kiln.services.featurestore.models import GroupStatus
 from kiln.services.featurestore.online import OnlineStore
@@ -28,9 +30,11 @@ class FeatureStoreReconciler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_sweep = 0.0
-        # Its own thread: the loop's default executor is shared with job runners that hold threads for a
-        # job's whole life, and a group must not wait on them to leave Creating.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurestore-reconciler")
+        # Deletes flush the group's offline buffer to Parquet first, which can wait on a long flush:
+        # they run on their own thread so that groups being created never queue behind them.
+        self._deleter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurestore-delete")
+        self._deleting: set[str] = set()
+        self._deleting_lock = threading.Lock()
 
     def notify(self) -> None:
         """Thread-safe: wake the loop now."""
@@ -47,13 +51,13 @@ class FeatureStoreReconciler:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._executor.shutdown(wait=True)
+        await asyncio.to_thread(self._deleter.shutdown, wait=True)
 
     async def _run(self) -> None:
         assert self._wake is not None
         while True:
             try:
-                await asyncio.get_running_loop().run_in_executor(self._executor, self.tick)
+                await asyncio.to_thread(self.tick)
             except Exception:
                 LOG.exception("feature store reconciler tick failed")
             self._wake.clear()
@@ -62,16 +66,29 @@ class FeatureStoreReconciler:
 
     def tick(self) -> None:
         for group in self.groups.repo.list(statuses=(GroupStatus.CREATING, GroupStatus.DELETING)):
-            try:
-                if group.status is GroupStatus.CREATING:
+            if group.status is GroupStatus.CREATING:
+                try:
                     self.groups.provision(group)
-                else:
-                    self.groups.deprovision(group)
-            except Exception:
-                LOG.exception("feature group %s: %s step failed; will retry", group.name, group.status.value)
+                except Exception:
+                    LOG.exception("feature group %s: create step failed; will retry", group.name)
+                continue
+            with self._deleting_lock:
+                if group.arn in self._deleting:
+                    continue
+                self._deleting.add(group.arn)
+            self._deleter.submit(self._delete, group)
         now = time.time()
         if now - self._last_sweep >= SWEEP_EVERY:
             self._last_sweep = now
             swept = self.online.sweep_expired(now)
             if swept:
                 LOG.info("online store: %d expired records removed", swept)
+
+    def _delete(self, group: Any) -> None:
+        try:
+            self.groups.deprovision(group)
+        except Exception:
+            LOG.exception("feature group %s: delete step failed; will retry", group.name)
+        finally:
+            with self._deleting_lock:
+                self._deleting.discard(group.arn)
