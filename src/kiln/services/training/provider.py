@@ -8,9 +8,6 @@ from kiln.aws.context import RequestContext
 from kiln.aws.dispatch import Provider, operation
 from kiln.aws.errors import (
     AwsError,
-    InternalFailure,
-    ResourceInUse,
-    ResourceLimitExceeded,
     ValidationException,
 )
 from kiln.aws.pagination import page
@@ -30,16 +27,9 @@ class TrainingProvider(Provider):
         self.tags = tags
 
     def domain_errors(self, err: domain.DomainError) -> AwsError:
-        match err:
-            case domain.NotFound():
-                return ValidationException("Requested resource not found.")
-            case domain.AlreadyExists():
-                return ResourceInUse(err.message)
-            case domain.InvalidState() | domain.InvalidInput():
-                return ValidationException(err.message)
-            case domain.LimitExceeded():
-                return ResourceLimitExceeded(err.message)
-        return InternalFailure("An internal error occurred.")
+        if isinstance(err, domain.NotFound):  # what DescribeTrainingJob answers (and boto3's waiters expect)
+            return ValidationException("Requested resource not found.")
+        return super().domain_errors(err)
 
     @operation("CreateTrainingJob")
     def create_training_job(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:

@@ -6,10 +6,8 @@ from typing import Any
 
 from kiln.aws.context import RequestContext
 from kiln.aws.dispatch import Provider, operation
-from kiln.aws.errors import AwsError, InternalFailure, ResourceInUse, ResourceNotFound, ValidationException
 from kiln.aws.pagination import page
 from kiln.core import clock
-from kiln.core import errors as domain
 from kiln.services.tags.store import TagStore
 from kiln.services.tuning import views, wire
 from kiln.services.tuning.models import TuningJob
@@ -26,16 +24,6 @@ class TuningProvider(Provider):
     def __init__(self, tuning: TuningService, tags: TagStore) -> None:
         self.tuning = tuning
         self.tags = tags
-
-    def domain_errors(self, err: domain.DomainError) -> AwsError:
-        match err:
-            case domain.NotFound():
-                return ResourceNotFound(err.message)
-            case domain.AlreadyExists():
-                return ResourceInUse(err.message)
-            case domain.InvalidState() | domain.InvalidInput():
-                return ValidationException(err.message)
-        return InternalFailure("An internal error occurred.")
 
     @operation("CreateHyperParameterTuningJob")
     def create_hyper_parameter_tuning_job(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
