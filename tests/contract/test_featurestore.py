@@ -9,10 +9,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-# Known intermittent hang (issue 7 stays open): on the shared in-process test server a new feature group
-# sometimes stays Creating for over a minute, no error logged. Skipped so main stays green until it is fixed.
-pytestmark = pytest.mark.skip(reason="feature group can stay Creating on the shared test server (issue 7 open)")
-
 ACCOUNT = "123456789012"
 BUCKET = "kiln-featurestore-contract"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/KilnExecutionRole"

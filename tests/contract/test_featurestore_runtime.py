@@ -11,10 +11,6 @@ import pytest
 from botocore.exceptions import ClientError
 from test_featurestore import BUCKET, create
 
-# Known intermittent hang (issue 7 stays open): on the shared in-process test server a new feature group
-# sometimes stays Creating for over a minute, no error logged. Skipped so main stays green until it is fixed.
-pytestmark = pytest.mark.skip(reason="feature group can stay Creating on the shared test server (issue 7 open)")
-
 Rec = Callable[..., list[dict[str, str]]]
 
 

@@ -97,3 +97,30 @@ def test_bulk_ingest_validates_every_row_and_writes_both_stores(service: Feature
     assert service.offline.pending(group.store_id) == 12
     with pytest.raises(InvalidInput, match="row 1:"):
         records.ingest_rows(SCOPE, "g4", [rows[0], [("id", "x"), ("et", "not-a-number")]])
+
+
+def test_a_slow_reader_never_caches_a_stale_status(service: FeatureGroupService) -> None:
+    """The race behind groups that looked stuck in Creating: a describe misses the cache and reads the
+    Creating row; the reconciler saves Created meanwhile; the describe must not then cache its stale copy."""
+    import threading
+
+    created = service.create(SCOPE, spec("racy"))
+    service._forget(created)  # start from an empty cache, as after a restart
+    read_done, saved = threading.Event(), threading.Event()
+    real_get = service.repo.get
+
+    def slow_get(scope: Scope, name: str) -> object:
+        row = real_get(scope, name)  # the Creating row
+        read_done.set()
+        saved.wait(5)  # the reconciler provisions while this read is in flight
+        return row
+
+    service.repo.get = slow_get  # type: ignore[method-assign]
+    reader = threading.Thread(target=service.get, args=(SCOPE, "racy"))
+    reader.start()
+    assert read_done.wait(5)
+    service.provision(created)
+    saved.set()
+    reader.join(5)
+    service.repo.get = real_get  # type: ignore[method-assign]
+    assert service.get(SCOPE, "racy").status is GroupStatus.CREATED

@@ -90,17 +90,23 @@ class FeatureGroupService:
         self.notify: Callable[[], None] = lambda: None
         self._cache: dict[tuple[str, str, str], FeatureGroup] = {}
         self._lock = threading.Lock()
+        # Bumped by every write: a read that missed the cache fills it only if no write happened while it
+        # read the database (else a reader holding the `Creating` row could overwrite the reconciler's
+        # `Created` one, and the group would look stuck in Creating).
+        self._generation = 0
 
     # Reads -----------------------------------------------------------------------------------
 
     def get(self, scope: Scope, name_or_arn: str) -> FeatureGroup:
         """By name or ARN (case-insensitive). Raises NotFound."""
         key = (scope.account_id, scope.region, group_name(name_or_arn).lower())
-        group = self._cache.get(key)
+        with self._lock:
+            group, generation = self._cache.get(key), self._generation
         if group is None:
             group = self.repo.get(scope, key[2])
             with self._lock:
-                self._cache[key] = group
+                if self._generation == generation:
+                    self._cache[key] = group
         return group
 
     def by_store_id(self, store_id: str) -> FeatureGroup | None:
@@ -115,12 +121,13 @@ class FeatureGroupService:
     def _save(self, group: FeatureGroup, expected: GroupStatus | None = None) -> FeatureGroup:
         group.modified_at = self.clock()
         self.repo.save(group, expected)
-        with self._lock:
-            self._cache[(group.scope.account_id, group.scope.region, group.name.lower())] = group
+        self._forget(group)
         return group
 
     def _forget(self, group: FeatureGroup) -> None:
+        """Invalidate (never overwrite) the cached copy: concurrent saves may finish in any order."""
         with self._lock:
+            self._generation += 1
             self._cache.pop((group.scope.account_id, group.scope.region, group.name.lower()), None)
 
     # Writes ----------------------------------------------------------------------------------
