@@ -19,6 +19,7 @@ from kiln.services.hosting.reconciler import HostingReconciler, Timing
 from kiln.services.hosting.replicas import LocalProcessLauncher
 from kiln.services.hosting.repository import HostingRepository
 from kiln.services.hosting.router import Router
+from kiln.services.hosting.serverless import ServerlessScaler
 from kiln.services.hosting.service import HostingService
 from kiln.services.hosting.settings import HostingSettings
 from kiln.services.hosting.tables import MIGRATIONS as HOSTING_MIGRATIONS
@@ -49,7 +50,10 @@ class Hosting:
             owner=f"{owner}#hosting",
             timing=Timing(interval=s.interval_seconds, metrics_flush=s.metrics_flush_seconds,
                           capture_flush=s.capture_flush_seconds, health=s.health_seconds,
-                          drain_timeout=s.drain_timeout_seconds))
+                          drain_timeout=s.drain_timeout_seconds),
+            serverless=ServerlessScaler(lambda: None, idle_seconds=s.serverless_idle_seconds,
+                                        replica_concurrency=s.serverless_replica_concurrency,
+                                        max_replicas=s.serverless_max_replicas))
         self.service.notify = self.reconciler.notify
         from kiln.services.hosting.runtime import RuntimeProvider
 

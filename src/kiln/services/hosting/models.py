@@ -112,7 +112,7 @@ class Variant:
     @classmethod
     def from_config(cls, pv: dict[str, Any], image: str) -> Variant:
         serverless = pv.get("ServerlessConfig")
-        count = int(pv.get("InitialInstanceCount") or 1)
+        count = 0 if serverless else int(pv.get("InitialInstanceCount") or 1)  # serverless: replicas on demand
         return cls(name=pv["VariantName"], model_name=pv.get("ModelName") or "",
                    instance_type=pv.get("InstanceType") or "ml.m5.large",
                    desired_weight=float(pv.get("InitialVariantWeight", 1.0)), desired_count=count,

@@ -13,6 +13,9 @@ Per endpoint and tick:
   (`InService` on the old config, FailureReason set), and is retried with backoff otherwise.
 * a replica that exits while serving leaves the routing table at once and is replaced; requests
   go to the healthy ones meanwhile.
+* a serverless variant (`serverless.py`) wants the replicas its demand asks for, possibly none: it is
+  `InService` with zero replicas, a request raises its demand (and wakes this loop), an idle period
+  brings it back to zero.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from kiln.services.hosting.metrics import InvocationMetrics, VariantKey
 from kiln.services.hosting.models import Deployment, Endpoint, EndpointStatus
 from kiln.services.hosting.replicas import Replica, ReplicaLauncher, ReplicaSpec, ReplicaStartError, ReplicaState
 from kiln.services.hosting.router import EndpointRoute, RouteKey, Router, VariantRoute
+from kiln.services.hosting.serverless import ServerlessScaler
 from kiln.services.hosting.service import HostingService
 
 LOG = logging.getLogger(__name__)
@@ -84,7 +88,7 @@ class Timing:
 class HostingReconciler:
     def __init__(self, service: HostingService, launcher: ReplicaLauncher, router: Router,
                  metrics: InvocationMetrics, capture: CaptureWriter, metric_store: Any, owner: str | None = None,
-                 timing: Timing | None = None) -> None:
+                 timing: Timing | None = None, serverless: ServerlessScaler | None = None) -> None:
         self.service = service
         self.launcher = launcher
         self.router = router
@@ -93,6 +97,8 @@ class HostingReconciler:
         self.metric_store = metric_store
         self.owner = owner
         self.timing = timing or Timing()
+        self.serverless = serverless or ServerlessScaler(self.notify)
+        self.serverless.notify = self.notify
         self.runtimes: dict[str, EndpointRuntime] = {}
         self.by_key: dict[RouteKey, EndpointRuntime] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -156,7 +162,7 @@ class HostingReconciler:
 
     async def tick(self) -> None:
         now = time.monotonic()
-        if not self._dirty and now - self._last_full < self.timing.full_scan:
+        if not self._dirty and now - self._last_full < self.timing.full_scan and not self.serverless.due():
             return  # nothing was written and nothing happened: spare the database (and the GIL)
         self._dirty, self._last_full = False, now
         endpoints = await asyncio.to_thread(self.service.repo.list_endpoints)
@@ -194,24 +200,33 @@ class HostingReconciler:
             rs.replicas = [r for r in rs.replicas if r.state not in (R.STOPPED, R.FAILED)]
         gen, target = e.target_generation, e.target
         failure = None
+        probing = e.status == S.CREATING or e.pending is not None
+        wants: dict[str, int] = {}
         for v in target.variants:
             rs = rt.sets.setdefault((gen, v.name), ReplicaSet(gen, v.name))
             alive = rs.alive()
-            if len(alive) < v.desired_count and time.monotonic() >= rs.retry_at:
-                for _ in range(v.desired_count - len(alive)):
+            want = wants[v.name] = (v.desired_count if v.serverless is None else
+                                    self.serverless.want(rt.key, v.name, v.serverless, probing=probing))
+            if len(alive) < want and time.monotonic() >= rs.retry_at:
+                if v.serverless is not None and not alive and not probing:
+                    self.serverless.cold_start(rt.key, v.name)
+                memory = int(v.serverless["MemorySizeInMB"]) if v.serverless is not None else None
+                for _ in range(want - len(alive)):
                     self._start(rt, rs, ReplicaSpec(e.scope, e.name, v.name, gen, v.model_name,
                                                     target.models[v.model_name], v.instance_type,
-                                                    float(v.startup_timeout)))
-            elif len(alive) > v.desired_count:
+                                                    float(v.startup_timeout), memory_mb=memory))
+            elif len(alive) > want:
                 extra = sorted(alive, key=lambda r: (r.state == R.HEALTHY, r.target.inflight if r.target else 0))
-                for r in extra[:len(alive) - v.desired_count]:
+                for r in extra[:len(alive) - want]:
                     self._retire(rt, r)
+            if v.serverless is not None and rs.start_failures and rs.last_failure and not rs.alive():
+                self.serverless.failed(rt.key, v.name, rs.last_failure)  # the requests awaiting a cold start
             if rs.start_failures >= self._failure_limit(e):
                 failure = rs.last_failure
         if failure is not None:
             await self._start_failed(e, rt, failure)
             return
-        converged = all(len(rt.sets[(gen, v.name)].healthy()) == v.desired_count for v in target.variants)
+        converged = all(len(rt.sets[(gen, v.name)].healthy()) == wants[v.name] for v in target.variants)
         if converged:
             rt.serving, rt.publish_ok = (gen, target), True
             for (g, name), rs in list(rt.sets.items()):
@@ -277,7 +292,7 @@ class HostingReconciler:
         for v in e.current.variants:
             rs = rt.sets.get((e.generation, v.name))
             healthy = len(rs.healthy()) if rs else 0
-            if e.pending is None and healthy != v.current_count:
+            if e.pending is None and healthy != v.current_count and v.serverless is None:
                 v.current_count, changed = healthy, True
         if changed:
             await asyncio.to_thread(self.service.advance, e)
@@ -358,6 +373,7 @@ class HostingReconciler:
             await asyncio.to_thread(self.capture.flush, rt.arn)
             self.capture.sinks.pop(rt.arn, None)
         self.metrics.forget(*rt.key)
+        self.serverless.forget(rt.key, f"Endpoint {rt.key[2]} is being deleted.")
         rt.sets.clear()
         if e is not None:
             await asyncio.to_thread(self.service.repo.delete_endpoint, e.scope, e.name)
@@ -375,9 +391,13 @@ class HostingReconciler:
         for v in deployment.variants:
             rs = rt.sets.get((gen, v.name))
             replicas = tuple(r.target for r in rs.healthy() if r.target is not None) if rs else ()
-            variants.append(VariantRoute(v.name, v.desired_weight, replicas))
+            gate = self.serverless.gate(rt.key, v.name, v.serverless) if v.serverless is not None else None
+            variants.append(VariantRoute(v.name, v.desired_weight, replicas, serverless=gate))
         capture = self._capture_sink(rt, deployment)
         self.router.publish(rt.key, EndpointRoute.build(rt.key[2], variants, capture=capture))
+        for route in variants:
+            if route.serverless is not None:
+                route.serverless.published(route)
 
     def _capture_sink(self, rt: EndpointRuntime, deployment: Deployment) -> CaptureSink | None:
         cfg = deployment.data_capture
@@ -407,7 +427,8 @@ class HostingReconciler:
                 rs = rt.sets.get((rt.serving[0], v.name))
                 healthy = rs.healthy() if rs else []
                 out[(*rt.key, v.name)] = {"instances": len(healthy), "weight": v.desired_weight,
-                                          "inflight": sum(r.target.inflight for r in healthy if r.target)}
+                                          "inflight": sum(r.target.inflight for r in healthy if r.target),
+                                          **self.serverless.gauges(rt.key, v.name)}
         return out
 
     # -- periodic work ----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from kiln.core.scope import Scope
 from kiln.execution import runtimes
 from kiln.execution.local import process
 from kiln.execution.slots import Lease, SlotPool
-from kiln.services.hosting import artifacts
+from kiln.services.hosting import artifacts, serverless
 from kiln.services.hosting.router import ReplicaTarget
 from kiln.services.hosting.upstream import UpstreamPool, ping
 from kiln.services.s3.store import ObjectStore
@@ -70,6 +70,7 @@ class ReplicaSpec:
     model: dict[str, Any]  # the CreateModel spec
     instance_type: str
     startup_timeout: float
+    memory_mb: int | None = None  # serverless: the replica's memory limit (serverless.memory_limited)
 
 
 @dataclass(eq=False)
@@ -195,6 +196,9 @@ class LocalProcessLauncher:
             handle.uds = os.path.join(tempfile.gettempdir(), f"kiln-{replica.id}.sock")
         env = self._environment(spec, env_in, handle, framework, seen, prepared)
         argv = [runtime.python, "-m", builtin, "serve"] if builtin else [runtime.python, "-m", "kiln.serving"]
+        if spec.memory_mb:
+            argv = serverless.memory_limited(argv, runtime.python, spec.memory_mb)
+            note(f"Serverless: memory limited to {spec.memory_mb} MB (RLIMIT_DATA).")
         if note_text := runtime.version_note():
             note(note_text)
         handle.proc = await process.spawn(replica.id, argv, env=env, cwd=str(root), host_dir=root if isolated else None,

@@ -31,9 +31,13 @@ class ReplicaTarget:
 
 @dataclass(frozen=True, slots=True)
 class VariantRoute:
+    """`serverless`: the variant's ServerlessGate (serverless.py) when it scales to zero; such a
+    variant takes traffic with no replica (the request starts one)."""
+
     name: str
     weight: float
     replicas: tuple[ReplicaTarget, ...]
+    serverless: Any = None
 
     def pick(self, rand: Callable[[], float] = random.random,
              exclude: ReplicaTarget | None = None) -> ReplicaTarget | None:
@@ -70,7 +74,7 @@ class EndpointRoute:
     @classmethod
     def build(cls, name: str, variants: Iterable[VariantRoute], **extras: Any) -> EndpointRoute:
         by_name = {v.name: v for v in variants}
-        weighted = tuple(v for v in by_name.values() if v.weight > 0 and v.replicas)
+        weighted = tuple(v for v in by_name.values() if v.weight > 0 and (v.replicas or v.serverless is not None))
         cumulative: list[float] = []
         total = 0.0
         for v in weighted:
@@ -84,7 +88,8 @@ class EndpointRoute:
 
     def choose(self, target: str | None = None, rand: Callable[[], float] = random.random) -> VariantRoute | None:
         """The variant for a request: `target` when given (NoSuchVariant if unknown), else weighted at
-        random among variants that have weight and healthy replicas (None when there is none)."""
+        random among variants that have weight and healthy replicas or scale from zero (None when there is
+        none)."""
         if target:
             found = self.variants.get(target)
             if found is None:

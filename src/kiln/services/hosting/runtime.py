@@ -6,7 +6,9 @@ connection; (4) the response with `x-Amzn-Invoked-Production-Variant`, container
 `ModelError` (424, with the container's status and message). Metrics are counted in memory and data
 capture only queues bytes; both are written elsewhere.
 
-Limits, as SageMaker's: 6 MB request payload, 60 s for the model to answer.
+Limits, as SageMaker's: 6 MB request payload, 60 s for the model to answer. A serverless variant
+(`serverless.py`) admits at most MaxConcurrency requests (`ThrottlingException` beyond), takes 4 MB,
+and starts a replica for a request that finds none (the 60 s include that cold start).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from kiln.aws import errors
 from kiln.aws.context import RequestContext
 from kiln.aws.dispatch import Provider, operation
 from kiln.core import errors as domain
-from kiln.services.hosting import eventstream
+from kiln.services.hosting import eventstream, serverless
 from kiln.services.hosting.metrics import InvocationMetrics
 from kiln.services.hosting.router import NoSuchVariant, ReplicaTarget, Router, VariantRoute
 from kiln.services.hosting.service import HostingService
@@ -31,6 +33,8 @@ MODEL_TIMEOUT = 60.0
 
 ModelError = errors.error("ModelError", 424)
 ServiceUnavailable = errors.error("ServiceUnavailable", 503, sender_fault=False)
+ThrottlingException = errors.error("ThrottlingException", 400)  # unverified: the status (the code is observed)
+ModelNotReadyException = errors.error("ModelNotReadyException", 429)
 
 _FORWARDED = (("CustomAttributes", "X-Amzn-SageMaker-Custom-Attributes"),
               ("TargetModel", "X-Amzn-SageMaker-Target-Model"),
@@ -45,9 +49,9 @@ class _Rejected(Exception):
         self.error = error
 
 
-def payload_too_large(size: int) -> errors.AwsError:
+def payload_too_large(size: int, limit: int = MAX_PAYLOAD) -> errors.AwsError:
     return errors.ValidationError(f"Received payload size of {size} bytes is larger than the maximum allowed "
-                                  f"payload size of {MAX_PAYLOAD} bytes.")  # unverified
+                                  f"payload size of {limit} bytes.")  # unverified
 
 
 async def read_payload(body: Any) -> bytes:
@@ -93,13 +97,20 @@ class RuntimeProvider(Provider):
         if route is None:
             raise await self._not_serving(ctx, name)
         variant: VariantRoute | None = None
+        gate: serverless.ServerlessGate | None = None  # set once a serverless variant admitted the request
         model_s = 0.0
         status = 0  # the container's status once it answered
         try:
             body = await read_payload(request.get("Body"))
             variant = self._variant(route, request.get("TargetVariant"), name)
             headers = self._headers(request, request.get("Accept"))
-            response, model_s = await self._call(variant, headers, body)
+            timeout = self.timeout
+            if variant.serverless is not None:
+                admitted = variant.serverless
+                variant = await self._serverless(admitted, variant, len(body))
+                gate = admitted
+                timeout = max(0.001, self.timeout - (time.perf_counter() - started))
+            response, model_s = await self._call(variant, headers, body, timeout=timeout)
             status = response.status
             if status >= 400:
                 raise self._model_error(ctx, name, response)
@@ -118,6 +129,8 @@ class RuntimeProvider(Provider):
             status = status or rejected.error.status
             raise rejected.error from None
         finally:
+            if gate is not None:
+                gate.leave(model_s)
             if variant is not None:
                 status = status or 500
                 total_us = (time.perf_counter() - started) * 1e6
@@ -125,10 +138,31 @@ class RuntimeProvider(Provider):
                 self.metrics.record((scope.account_id, scope.region, name, variant.name), model_us,
                                     total_us - model_us, status)
 
+    async def _serverless(self, gate: serverless.ServerlessGate, variant: VariantRoute, size: int) -> VariantRoute:
+        """Admit the request (Throttled beyond MaxConcurrency), then the variant with a replica (a cold
+        start when there is none). Once this returns, the caller owes `gate.leave()`."""
+        if size > serverless.MAX_PAYLOAD:
+            raise _Rejected(payload_too_large(size, serverless.MAX_PAYLOAD))
+        try:
+            gate.admit()
+        except serverless.Throttled as exc:
+            raise _Rejected(ThrottlingException(str(exc))) from None
+        if variant.replicas:
+            return variant
+        try:
+            return await gate.ready(time.monotonic() + self.timeout)
+        except serverless.NotReady as exc:
+            gate.leave(0.0)
+            raise _Rejected(ModelNotReadyException(str(exc))) from None
+        except BaseException:
+            gate.leave(0.0)
+            raise
+
     async def _call(self, variant: VariantRoute, headers: list[tuple[str, str]], body: bytes,
-                    stream: bool = False) -> tuple[UpstreamResponse, float]:
+                    stream: bool = False, timeout: float | None = None) -> tuple[UpstreamResponse, float]:
         """POST /invocations on a replica chosen by power of two choices; a replica that cannot be
         reached (or dies mid-request) is given up for another one, once."""
+        timeout = self.timeout if timeout is None else timeout
         tried: ReplicaTarget | None = None
         for attempt in (0, 1):
             replica = variant.pick(exclude=tried)
@@ -138,7 +172,7 @@ class RuntimeProvider(Provider):
             replica.inflight += 1
             t0 = time.perf_counter()
             try:
-                response = await replica.client.request("POST", "/invocations", headers, body, timeout=self.timeout,
+                response = await replica.client.request("POST", "/invocations", headers, body, timeout=timeout,
                                                         stream=stream)
                 replica.served += 1
                 return response, time.perf_counter() - t0
@@ -215,6 +249,10 @@ class RuntimeProvider(Provider):
         try:
             body = await read_payload(request.get("Body"))
             variant = self._variant(route, request.get("TargetVariant"), name)
+            if variant.serverless is not None:
+                raise _Rejected(errors.ValidationError(
+                    f"Endpoint {name} is serverless: response streaming is not supported for serverless "
+                    "endpoints; use InvokeEndpoint."))  # unverified
             response, _ = await self._call(variant, self._headers(request, request.get("Accept")), body, stream=True)
         except _Rejected as rejected:
             raise rejected.error from None

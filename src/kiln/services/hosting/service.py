@@ -24,6 +24,7 @@ from kiln.services.hosting.models import (
     check_transition,
 )
 from kiln.services.hosting.repository import HostingRepository
+from kiln.services.hosting.serverless import validate_variant as validate_serverless
 
 LOG = logging.getLogger(__name__)
 S = EndpointStatus
@@ -64,7 +65,8 @@ class HostingService:
         names = [v["VariantName"] for v in config.variants]
         if len(set(names)) != len(names):
             raise InvalidInput("The production variant names must be unique.")  # unverified
-        for pv in config.variants:
+        for index, pv in enumerate(config.variants, 1):
+            validate_serverless(index, pv)
             if not pv.get("InstanceType") and not pv.get("ServerlessConfig"):
                 raise InvalidInput(f"Variant {pv['VariantName']}: InstanceType or ServerlessConfig is required.")
             if pv.get("ModelName"):
@@ -155,6 +157,9 @@ class HostingService:
                 assert v is not None
                 if d.get("DesiredWeight") is not None:
                     v.desired_weight = float(d["DesiredWeight"])
+                if d.get("DesiredInstanceCount") is not None and v.serverless:
+                    raise InvalidInput(f"Variant {v.name} is serverless: it has no instance count to "
+                                       "update.")  # unverified
                 if d.get("DesiredInstanceCount") is not None:
                     v.desired_count = int(d["DesiredInstanceCount"])
                     if v.desired_count != v.current_count:

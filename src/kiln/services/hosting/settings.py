@@ -23,6 +23,11 @@ class HostingSettings(BaseSettings):
     drain_timeout_seconds: float = 60.0
     # The model's answer deadline (SageMaker: 60 s).
     model_timeout_seconds: float = 60.0
+    # Serverless variants (serverless.py): back to zero (or to ProvisionedConcurrency) this long after
+    # the last request; requests in flight per replica before another one starts; replicas per variant.
+    serverless_idle_seconds: float = 300.0
+    serverless_replica_concurrency: int = 4
+    serverless_max_replicas: int = 4
     # Application Auto Scaling: evaluation period, and the window the metric is averaged over.
     autoscaling_interval_seconds: float = 10.0
     autoscaling_window_seconds: float = 60.0

@@ -32,8 +32,9 @@ def _variant(v: Variant, created_at: float) -> dict[str, Any]:
         "VariantName": v.name,
         "DeployedImages": [{"SpecifiedImage": v.image, "ResolvedImage": v.image, "ResolutionTime": created_at}],
         "CurrentWeight": v.current_weight, "DesiredWeight": v.desired_weight,
-        "CurrentInstanceCount": v.current_count, "DesiredInstanceCount": v.desired_count,
     }
+    if not v.serverless:  # a serverless variant has no instances to count
+        out["CurrentInstanceCount"], out["DesiredInstanceCount"] = v.current_count, v.desired_count
     if v.status:
         out["VariantStatus"] = v.status
     if v.serverless:

@@ -1,0 +1,260 @@
+"""Serverless inference: production variants with a `ServerlessConfig` instead of instances.
+
+What Kiln does, and what it enforces:
+
+* **Validation** (CreateEndpointConfig): `MemorySizeInMB` in 1 GB steps from 1024 to 6144,
+  `MaxConcurrency` 1..200, `ProvisionedConcurrency` 1..200 and at most `MaxConcurrency` (botocore's
+  model checks the ranges; the steps and the cross-field rule are checked here), no `InstanceType` or
+  `InitialInstanceCount` next to it.
+* **Scale to zero.** After CreateEndpoint one replica is started to prove the model loads (a broken
+  model fails the endpoint, as an instance variant does; the artifact is cached for the cold starts
+  to come), then the endpoint is `InService` and holds no replica, unless `ProvisionedConcurrency`
+  keeps `ceil(ProvisionedConcurrency / replica concurrency)` replicas warm.
+* **Cold start.** A request that finds no replica raises the variant's *demand* (`ServerlessGate`,
+  on the data path): the reconciler starts a replica, the request awaits it (within the 60 s
+  invocation timeout, else `ModelNotReadyException`) and is answered. The replica's start-to-healthy
+  time is published as `ModelSetupTime`.
+* **Warm while traffic continues, back to zero when idle.** Replicas stay while requests keep coming;
+  `KILN_HOSTING_SERVERLESS_IDLE_SECONDS` (default 300) after the last request ends the variant goes
+  back to its provisioned replicas (zero by default). More replicas start while the requests in flight
+  exceed `KILN_HOSTING_SERVERLESS_REPLICA_CONCURRENCY` (default 4) per replica, up to
+  `KILN_HOSTING_SERVERLESS_MAX_REPLICAS` (default 4) per variant; a model server answers one request
+  at a time, the others wait at it.
+* **MaxConcurrency.** A request beyond `MaxConcurrency` requests in flight (cold-start waits
+  included) is answered `ThrottlingException` at once, as the service does.
+* **Memory.** The replica runs under `RLIMIT_DATA = MemorySizeInMB` (heap and private writable
+  mappings: what the model allocates; code and shared libraries are not counted). An allocation
+  beyond it fails (Python raises `MemoryError`, the invocation answers `ModelError`); no cgroup is
+  needed.
+* **Payload 4 MB** (the service's serverless limit, against 6 MB for instances), **60 s** per
+  invocation, cold start included.
+* **Cost**: compute is counted as GB-seconds (memory size x model time of each invocation, as the
+  service bills it), with cold starts and throttles, in the Prometheus gauges of the variant.
+
+Nothing here imports the wire layer: the runtime turns `Throttled` and `NotReady` into AWS errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kiln.core.errors import InvalidInput
+from kiln.services.hosting.router import RouteKey, VariantRoute
+
+MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
+MAX_PAYLOAD = 4 * 1024 * 1024
+
+# A tiny exec shim: set the memory limit, then become the model server (any Python runs it).
+_SHIM = ("import os, resource, sys; n = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_DATA, (n, n)); "
+         "os.execvp(sys.argv[2], sys.argv[2:])")
+
+
+class Throttled(Exception):
+    """More requests in flight than the variant's MaxConcurrency."""
+
+
+class NotReady(Exception):
+    """No replica came up for the request in time (or its start failed)."""
+
+
+def validate_variant(index: int, pv: dict[str, Any]) -> None:
+    """The rules botocore's ranges do not express. `index` is 1-based (AWS's member paths)."""
+    cfg = pv.get("ServerlessConfig")
+    if not cfg:
+        return
+    where = f"productionVariants.{index}.member.serverlessConfig"
+    memory = int(cfg["MemorySizeInMB"])
+    if memory not in MEMORY_SIZES:
+        raise InvalidInput(f"1 validation error detected: Value '{memory}' at '{where}.memorySizeInMB' failed to "
+                           f"satisfy constraint: Member must be one of {', '.join(map(str, MEMORY_SIZES))} "
+                           "(1 GB steps)")  # unverified: AWS's wording for a value between the steps
+    provisioned = cfg.get("ProvisionedConcurrency")
+    if provisioned is not None and int(provisioned) > int(cfg["MaxConcurrency"]):
+        raise InvalidInput(f"ProvisionedConcurrency ({provisioned}) of variant {pv['VariantName']} must be less "
+                           f"than or equal to MaxConcurrency ({cfg['MaxConcurrency']}).")  # unverified
+    if pv.get("InstanceType") or pv.get("InitialInstanceCount"):
+        raise InvalidInput(f"Variant {pv['VariantName']} specifies ServerlessConfig together with InstanceType "
+                           "or InitialInstanceCount; a variant is either serverless or instance-based.")  # unverified
+
+
+def memory_limited(argv: list[str], python: str, memory_mb: int) -> list[str]:
+    """`argv` run under RLIMIT_DATA = memory_mb (inherited by everything it starts)."""
+    return [python, "-c", _SHIM, str(memory_mb * 1024 * 1024), *argv]
+
+
+@dataclass(eq=False)
+class ServerlessGate:
+    """One serverless variant as the request path sees it: admission against MaxConcurrency, demand
+    for replicas, and the wait for one. Lives as long as the endpoint; every route the reconciler
+    publishes for the variant points at it. Everything runs on the server's event loop."""
+
+    endpoint: str
+    variant: str
+    memory_mb: int
+    max_concurrency: int
+    provisioned: int
+    on_demand: Callable[[], None]
+    per_replica: int = 4
+    inflight: int = 0
+    peak: int = 0  # the most requests in flight lately (decays after an idle period)
+    peak_at: float = 0.0
+    last_active: float = -math.inf  # monotonic time of the last admission or completion
+    route: VariantRoute | None = None
+    closed: str | None = None
+    # totals since the server started
+    invocations: int = 0
+    cold_starts: int = 0
+    throttled: int = 0
+    gb_seconds: float = 0.0
+    _waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+    def configure(self, cfg: dict[str, Any]) -> None:
+        self.memory_mb = int(cfg["MemorySizeInMB"])
+        self.max_concurrency = int(cfg["MaxConcurrency"])
+        self.provisioned = int(cfg.get("ProvisionedConcurrency") or 0)
+
+    @property
+    def healthy(self) -> int:
+        return len(self.route.replicas) if self.route is not None else 0
+
+    def admit(self) -> None:
+        """Count a request in, or raise Throttled. Raises demand when the replicas cannot take it."""
+        if self.inflight >= self.max_concurrency:
+            self.throttled += 1
+            raise Throttled(f"Endpoint {self.endpoint} variant {self.variant} is at its MaxConcurrency of "
+                            f"{self.max_concurrency} concurrent invocations.")
+        now = time.monotonic()
+        self.inflight += 1
+        self.invocations += 1
+        self.last_active = now
+        if self.inflight >= self.peak:
+            self.peak, self.peak_at = self.inflight, now
+        if self.healthy * self.per_replica < self.inflight:
+            self.on_demand()
+
+    def leave(self, compute_seconds: float) -> None:
+        self.inflight -= 1
+        self.last_active = time.monotonic()
+        self.gb_seconds += self.memory_mb / 1024 * compute_seconds
+
+    async def ready(self, deadline: float) -> VariantRoute:
+        """The variant's route once it has a healthy replica; NotReady at `deadline` (monotonic)."""
+        while self.route is None or not self.route.replicas:
+            if self.closed is not None:
+                raise NotReady(self.closed)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise NotReady(f"No instance of serverless variant {self.variant} became ready within the "
+                               "invocation timeout; try again.")
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                continue
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        return self.route
+
+    def _wake(self, error: BaseException | None = None) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                if error is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(error)
+
+    def published(self, route: VariantRoute) -> None:
+        self.route = route
+        if route.replicas:
+            self._wake()
+
+    def fail(self, reason: str) -> None:
+        """A replica start failed: the requests waiting now get the reason (later ones trigger a retry)."""
+        if self._waiters:
+            self._wake(NotReady(reason))
+
+    def close(self, reason: str) -> None:
+        self.closed = reason
+        self.route = None
+        self._wake(NotReady(reason))
+
+
+class ServerlessScaler:
+    """The reconciler's side: how many replicas each serverless variant wants now, and the gates."""
+
+    def __init__(self, notify: Callable[[], None], idle_seconds: float = 300.0, replica_concurrency: int = 4,
+                 max_replicas: int = 4) -> None:
+        self.notify = notify
+        self.idle_seconds = idle_seconds
+        self.replica_concurrency = max(1, replica_concurrency)
+        self.max_replicas = max(1, max_replicas)
+        self.gates: dict[tuple[RouteKey, str], ServerlessGate] = {}
+
+    def gate(self, key: RouteKey, variant: str, cfg: dict[str, Any]) -> ServerlessGate:
+        g = self.gates.get((key, variant))
+        if g is None:
+            g = self.gates[(key, variant)] = ServerlessGate(key[2], variant, 0, 0, 0, self.notify,
+                                                            per_replica=self.replica_concurrency)
+        g.configure(cfg)
+        return g
+
+    def _cap(self, g: ServerlessGate) -> int:
+        return min(self.max_replicas, math.ceil(g.max_concurrency / self.replica_concurrency))
+
+    def _warm(self, g: ServerlessGate) -> int:
+        return min(self._cap(g), math.ceil(g.provisioned / self.replica_concurrency))
+
+    def want(self, key: RouteKey, variant: str, cfg: dict[str, Any], *, probing: bool) -> int:
+        """Replicas the variant should have now. `probing`: the endpoint is being created or updated
+        (one replica proves the model loads)."""
+        g = self.gate(key, variant, cfg)
+        warm = self._warm(g)
+        if probing:
+            return max(warm, 1)
+        now = time.monotonic()
+        if now - g.peak_at >= self.idle_seconds:
+            g.peak, g.peak_at = g.inflight, now
+        if g.inflight == 0 and now - g.last_active >= self.idle_seconds:
+            return warm
+        return max(warm, min(self._cap(g), max(1, math.ceil(max(g.peak, g.inflight) / self.replica_concurrency))))
+
+    def cold_start(self, key: RouteKey, variant: str) -> None:
+        g = self.gates.get((key, variant))
+        if g is not None:
+            g.cold_starts += 1
+
+    def due(self) -> bool:
+        """True when a variant holds replicas it no longer wants (its idle period ran out)."""
+        now = time.monotonic()
+        return any(g.inflight == 0 and g.healthy > self._warm(g) and now - g.last_active >= self.idle_seconds
+                   for g in self.gates.values())
+
+    def published(self, key: RouteKey, route: VariantRoute) -> None:
+        g = self.gates.get((key, route.name))
+        if g is not None:
+            g.published(route)
+
+    def failed(self, key: RouteKey, variant: str, reason: str) -> None:
+        g = self.gates.get((key, variant))
+        if g is not None:
+            g.fail(reason)
+
+    def forget(self, key: RouteKey, reason: str) -> None:
+        for gate_key in [k for k in self.gates if k[0] == key]:
+            self.gates.pop(gate_key).close(reason)
+
+    def gauges(self, key: RouteKey, variant: str) -> dict[str, float]:
+        g = self.gates.get((key, variant))
+        if g is None:
+            return {}
+        return {"serverless_inflight": g.inflight, "serverless_cold_starts_total": g.cold_starts,
+                "serverless_throttled_total": g.throttled, "serverless_gb_seconds_total": round(g.gb_seconds, 6),
+                "serverless_memory_mb": g.memory_mb}

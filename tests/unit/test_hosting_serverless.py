@@ -1,0 +1,190 @@
+"""Serverless variants against the hosting reconciler with a FakeReplicaLauncher (no processes):
+InService with no replica, a request's demand starts one and awaits it, scale back to zero when idle,
+MaxConcurrency, ProvisionedConcurrency, a cold start that fails, and the validation rules."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_router_reconciler import KEY, SCOPE, FakeReplicaLauncher
+
+from kiln.core.errors import InvalidInput
+from kiln.core.state.db import Database
+from kiln.services.hosting.capture import CaptureWriter
+from kiln.services.hosting.metrics import InvocationMetrics
+from kiln.services.hosting.models import EndpointStatus
+from kiln.services.hosting.reconciler import HostingReconciler, Timing
+from kiln.services.hosting.repository import HostingRepository
+from kiln.services.hosting.router import Router
+from kiln.services.hosting.serverless import NotReady, ServerlessScaler, Throttled, memory_limited
+from kiln.services.hosting.service import HostingService
+from kiln.services.hosting.tables import MIGRATIONS
+
+IDLE = 0.3
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[HostingService, FakeReplicaLauncher, Router, HostingReconciler]:
+    db = Database(f"sqlite:///{tmp_path / 'kiln.db'}")
+    db.migrate(MIGRATIONS)
+    service = HostingService(HostingRepository(db))
+    launcher = FakeReplicaLauncher()
+    router = Router()
+    reconciler = HostingReconciler(service, launcher, router, InvocationMetrics(), CaptureWriter(None),  # type: ignore[arg-type]
+                                   None, timing=Timing(interval=0.01, full_scan=0.05, drain_timeout=0.1,
+                                                       stop_grace=0.0, max_backoff=0.05),
+                                   serverless=ServerlessScaler(lambda: None, idle_seconds=IDLE, replica_concurrency=2,
+                                                               max_replicas=3))
+    service.notify = reconciler.notify
+    for name, env in (("good", {"TAG": "v1"}), ("bad", {"FAIL": "no weights"})):
+        service.create_model(SCOPE, {"ModelName": name, "PrimaryContainer": {"Image": "x/img:1", "Environment": env}})
+    return service, launcher, router, reconciler
+
+
+def serverless_config(service: HostingService, name: str, model: str = "good", **cfg: int) -> None:
+    service.create_config(SCOPE, {"EndpointConfigName": name, "ProductionVariants": [
+        {"VariantName": "AllTraffic", "ModelName": model, "InitialVariantWeight": 1.0,
+         "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 4, **cfg}}]})
+
+
+async def until(check: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+def replicas(router: Router) -> int:
+    route = router.get(KEY)
+    return len(route.variants["AllTraffic"].replicas) if route else -1
+
+
+def test_scale_from_zero_and_back(world: Any) -> None:
+    service, launcher, router, reconciler = world
+    serverless_config(service, "c1")
+
+    async def scenario() -> None:
+        await reconciler.start()
+        try:
+            service.create_endpoint(SCOPE, "ep", "c1")
+            await until(lambda: service.get_endpoint(SCOPE, "ep").status == EndpointStatus.IN_SERVICE)
+            assert len(launcher.launched) == 1  # the probe proved the model loads ...
+            assert launcher.launched[0].spec.memory_mb == 2048
+            await until(lambda: replicas(router) == 0)  # ... and went: InService holding nothing
+            variant = router.get(KEY).variants["AllTraffic"]
+            gate = variant.serverless
+            assert router.get(KEY).choose() is variant  # still takes traffic
+
+            gate.admit()  # the first request: a cold start
+            route = await gate.ready(time.monotonic() + 5)
+            assert len(route.replicas) == 1 and len(launcher.launched) == 2 and gate.cold_starts == 1
+            gate.leave(0.5)
+            assert gate.gb_seconds == pytest.approx(1.0)
+
+            for _ in range(4):  # traffic continues: stays warm
+                gate.admit()
+                await asyncio.sleep(IDLE / 3)
+                gate.leave(0.0)
+            assert replicas(router) == 1
+
+            for _ in range(4):  # MaxConcurrency 4: the fifth is throttled; 4 in flight want 2 replicas
+                gate.admit()
+            with pytest.raises(Throttled):
+                gate.admit()
+            await until(lambda: replicas(router) == 2)
+            for _ in range(4):
+                gate.leave(0.0)
+            await until(lambda: replicas(router) == 0, timeout=5)  # idle: back to zero
+            assert len(launcher.stopped) == 3
+        finally:
+            await reconciler.stop()
+
+    asyncio.run(scenario())
+
+
+def test_provisioned_concurrency_keeps_replicas_warm(world: Any) -> None:
+    service, launcher, router, reconciler = world
+    serverless_config(service, "c1", ProvisionedConcurrency=3)  # 3 / 2 per replica -> 2 warm
+
+    async def scenario() -> None:
+        await reconciler.start()
+        try:
+            service.create_endpoint(SCOPE, "ep", "c1")
+            await until(lambda: service.get_endpoint(SCOPE, "ep").status == EndpointStatus.IN_SERVICE)
+            assert replicas(router) == 2
+            await asyncio.sleep(IDLE * 3)
+            assert replicas(router) == 2 and not launcher.stopped
+        finally:
+            await reconciler.stop()
+
+    asyncio.run(scenario())
+
+
+def test_failed_cold_start_answers_the_waiting_request(world: Any) -> None:
+    service, _, router, reconciler = world
+    serverless_config(service, "c1")
+
+    async def scenario() -> None:
+        await reconciler.start()
+        try:
+            service.create_endpoint(SCOPE, "ep", "c1")
+            await until(lambda: replicas(router) == 0 and
+                        service.get_endpoint(SCOPE, "ep").status == EndpointStatus.IN_SERVICE)
+            # the model breaks after the endpoint was created (its snapshot is what replicas run)
+            e = service.get_endpoint(SCOPE, "ep")
+            e.current.models["good"]["PrimaryContainer"]["Environment"] = {"FAIL": "artifact vanished"}
+            service.repo.save_endpoint(e)
+            reconciler.notify()
+            gate = router.get(KEY).variants["AllTraffic"].serverless
+            gate.admit()
+            with pytest.raises(NotReady, match="artifact vanished"):
+                await gate.ready(time.monotonic() + 5)
+            gate.leave(0.0)
+            assert service.get_endpoint(SCOPE, "ep").status == EndpointStatus.IN_SERVICE
+        finally:
+            await reconciler.stop()
+
+    asyncio.run(scenario())
+
+
+def test_broken_model_fails_creation(world: Any) -> None:
+    service, _, _, reconciler = world
+    serverless_config(service, "c1", model="bad")
+
+    async def scenario() -> None:
+        await reconciler.start()
+        try:
+            service.create_endpoint(SCOPE, "ep", "c1")
+            await until(lambda: service.get_endpoint(SCOPE, "ep").status == EndpointStatus.FAILED)
+            assert "no weights" in (service.get_endpoint(SCOPE, "ep").failure_reason or "")
+        finally:
+            await reconciler.stop()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("cfg", "extra", "message"), [
+    ({"MemorySizeInMB": 1500, "MaxConcurrency": 2}, {}, "memorySizeInMB"),
+    ({"MemorySizeInMB": 1024, "MaxConcurrency": 2, "ProvisionedConcurrency": 3}, {}, "ProvisionedConcurrency"),
+    ({"MemorySizeInMB": 1024, "MaxConcurrency": 2}, {"InstanceType": "ml.m5.large"}, "InstanceType"),
+])
+def test_validation(world: Any, cfg: dict[str, int], extra: dict[str, Any], message: str) -> None:
+    service = world[0]
+    with pytest.raises(InvalidInput, match=message):
+        service.create_config(SCOPE, {"EndpointConfigName": "c", "ProductionVariants": [
+            {"VariantName": "A", "ModelName": "good", "ServerlessConfig": cfg, **extra}]})
+
+
+def test_memory_limit_shim() -> None:
+    import subprocess
+    import sys
+
+    argv = memory_limited([sys.executable, "-c", "import resource; print(resource.getrlimit(resource.RLIMIT_DATA))"],
+                          sys.executable, 1024)
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"({1024 ** 3}, {1024 ** 3})"
