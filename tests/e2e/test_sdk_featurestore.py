@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,79 +35,7 @@ role = sagemaker.get_execution_role()
 bucket = sess.default_bucket()
 """
 
-SEED = PREAMBLE + """
-import boto3
-import pandas as pd
-import time
-from sagemaker.feature_store.feature_group import FeatureGroup
-from sagemaker.feature_store.feature_definition import (
-FeatureDefinition, FeatureTypeEnum
-)
-sm_client = boto3.client("sagemaker")
-fs_runtime = boto3.client("sagemaker-featurestore-runtime")
-# --- Create a Feature Group ---
-feature_group = FeatureGroup(
-name="customer-purchase-features",
-sagemaker_session=sess,
-)
-feature_group.load_feature_definitions(data_frame=pd.DataFrame({
-"customer_id": pd.Series(dtype="string"),
-"total_spend_30d": pd.Series(dtype="float64"),
-"num_orders_30d": pd.Series(dtype="int64"),
-"avg_order_value": pd.Series(dtype="float64"),
-"days_since_last_order": pd.Series(dtype="int64"),
-"event_time": pd.Series(dtype="string"), # ISO-8601 timestamp — required
-}))
-feature_group.create(
-s3_uri=f"s3://{bucket}/feature-store/",
-record_identifier_name="customer_id",
-event_time_feature_name="event_time",
-role_arn=role,
-enable_online_store=True,
-)
-# Wait for the Feature Group to become active
-while feature_group.describe()["FeatureGroupStatus"] != "Created":
-    time.sleep(5)
-print("Feature Group is active")
-# --- Ingest features ---
-records = pd.DataFrame([
-{"customer_id": "C001", "total_spend_30d": 420.50, "num_orders_30d": 5,
-"avg_order_value": 84.10, "days_since_last_order": 3,
-"event_time": "2026-03-06T10:00:00Z"},
-{"customer_id": "C002", "total_spend_30d": 112.00, "num_orders_30d": 2,
-"avg_order_value": 56.00, "days_since_last_order": 14,
-"event_time": "2026-03-06T10:00:00Z"},
-])
-feature_group.ingest(data_frame=records, max_workers=4, wait=True)
-# --- Online retrieval at inference time ---
-response = fs_runtime.get_record(
-FeatureGroupName="customer-purchase-features",
-RecordIdentifierValueAsString="C001",
-FeatureNames=["total_spend_30d", "num_orders_30d", "avg_order_value"],
-)
-features = {f["FeatureName"]: f["ValueAsString"] for f in response["Record"]}
-print(features)
-# {'total_spend_30d': '420.5', 'num_orders_30d': '5', 'avg_order_value': '84.1'}
-# --- Offline: generate training dataset with Athena ---
-feature_group.athena_query().run(
-query_string=\"\"\"
-SELECT customer_id, total_spend_30d, num_orders_30d, avg_order_value,
-days_since_last_order
-FROM "customer-purchase-features"
-WHERE event_time BETWEEN '2026-01-01' AND '2026-06-01'
-\"\"\",
-output_location=f"s3://{bucket}/athena-results/",
-)
-# --- beyond the seed: wait for a query and read its rows, as the SDK's docs show ---
-import json
-query = feature_group.athena_query()
-table = query.table_name
-query.run(query_string=f'SELECT * FROM "{table}" ORDER BY customer_id', output_location=f"s3://{bucket}/athena-results/")
-query.wait()
-df = query.as_dataframe()
-print("ROWS", df.to_json(orient="records"))
-print("STATE", json.dumps(query.get_query_execution()["QueryExecution"]["Status"]["State"]))
-"""
+SEED = (resources.files("kiln.demo") / "project" / "feature_store.py").read_text()  # what `kiln demo` runs
 
 DATASET = PREAMBLE + """
 import datetime, json, time
@@ -181,6 +110,11 @@ def test_seed_feature_store_example(kiln_server: Any, tmp_path: Path) -> None:
                       if 'FROM "customer-purchase-features"' in q["Query"])
     assert seed_query["Status"]["State"] == "SUCCEEDED"
     assert len(athena.get_query_results(QueryExecutionId=seed_query["QueryExecutionId"])["ResultSet"]["Rows"]) == 3
+    # the point-in-time set: the Apr 1 label sees only the Mar 6 value, the May 1 label also the Apr 20 one
+    # (the SDK's join keeps every earlier record unless limited); C002's only value is after its label
+    assert [(r["customer_id"], r["event_time"], r["total_spend_30d.1"]) for r in _line(out.stdout, "TRAINING SET")
+            ] == [("C001", "2026-04-01T00:00:00Z", 420.5), ("C001", "2026-05-01T00:00:00Z", 420.5),
+                  ("C001", "2026-05-01T00:00:00Z", 510.0)]
 
 
 def test_sdk_point_in_time_dataset_matches_kilns_join(kiln_server: Any, tmp_path: Path) -> None:

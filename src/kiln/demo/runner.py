@@ -148,6 +148,8 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
              "train_spot.py", work, env, during=_interrupt_spot_job(server.url, env))
         _run("3. Built-in XGBoost (algorithm mode: the image URI names the algorithm)",
              "train_xgboost.py", work, env)
+        _run("4. Feature Store: the seed's feature group, ingest, online read, Athena, a point-in-time training set",
+             "feature_store.py", work, env)
         _summary(server.url)
         console.rule("[bold green]Demo finished")
         return 0
