@@ -22,6 +22,7 @@ SERVICES: tuple[str, ...] = (
     "glue",
     "events",
     "cloudwatch",
+    "sns",
 )
 
 
