@@ -4,7 +4,9 @@ Environment (reference §6.2), as the hosting service or a container runtime set
 `SAGEMAKER_BIND_TO_PORT` (8080), `SAGEMAKER_PROGRAM`, `SAGEMAKER_SUBMIT_DIRECTORY` (default
 `<model dir>/code`), `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`, `SAGEMAKER_MAX_PAYLOAD_IN_MB`, and
 Kiln's `KILN_SERVING_FRAMEWORK` (pytorch, sklearn, xgboost: which default handlers
-apply) and `KILN_OPT_ML` (where /opt/ml is, when private mounts are unavailable).
+apply) and `KILN_OPT_ML` (where /opt/ml is, when private mounts are unavailable). With
+`SAGEMAKER_MULTI_MODEL=true` no model is loaded at start: the platform loads them through the
+multi-model `/models` API (`multimodel.py`, budget `KILN_MULTIMODEL_MEMORY_BYTES`).
 
 The model is loaded before the port opens: a model that will not load makes the process exit 1 with
 the reason as its last output line, which the hosting service reports as the endpoint's FailureReason.
@@ -40,9 +42,16 @@ def main() -> int:
         from kiln.serving.handlers import HandlerService, load_user_module
 
         module = load_user_module(submit, program)
-        service = HandlerService(model_dir, for_framework(framework), module,
-                                 os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"))
-        service.load()
+        service: HandlerService | None = None
+        multimodel = None
+        if os.environ.get("SAGEMAKER_MULTI_MODEL", "").lower() == "true":  # models are loaded on request
+            from kiln.serving.multimodel import MultiModelService
+
+            multimodel = MultiModelService.from_environment(for_framework(framework), module, program)
+        else:
+            service = HandlerService(model_dir, for_framework(framework), module,
+                                     os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"))
+            service.load()
     except Exception as exc:
         traceback.print_exc(file=sys.stdout)
         print(f"KILN_MODEL_LOAD_FAILED: {type(exc).__name__}: {exc}", flush=True)
@@ -54,7 +63,7 @@ def main() -> int:
     log.info("model loaded in %.0f ms (framework %s, entry point %s); listening on %s", setup_ms,
              framework or "generic", program or "-", os.environ.get("KILN_SERVING_UDS") or f"port {port}")
     print(f"KILN_MODEL_SETUP_MS={setup_ms:.1f}", flush=True)
-    app = ModelServerApp(service, float(os.environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB", "6")))
+    app = ModelServerApp(service, float(os.environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB", "6")), multimodel=multimodel)
     # KILN_SERVING_UDS: Kiln's own replicas listen on a unix socket (no TCP stack on the hop from the
     # server); any other client uses SAGEMAKER_BIND_TO_PORT.
     uds = os.environ.get("KILN_SERVING_UDS") or None

@@ -49,8 +49,9 @@ async def _respond(send: Send, status: int, body: bytes, content_type: bytes = b
 
 
 class ModelServerApp:
-    def __init__(self, service: HandlerService, max_payload_mb: float = 6.0) -> None:
+    def __init__(self, service: HandlerService | None, max_payload_mb: float = 6.0, multimodel: Any = None) -> None:
         self.service = service
+        self.multimodel = multimodel  # kiln.serving.multimodel.MultiModelService in multi-model mode
         self.limit = int(max_payload_mb * 1024 * 1024)
         self.execution_parameters = json.dumps({
             "MaxConcurrentTransforms": int(os.environ.get("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", "1")),
@@ -64,6 +65,8 @@ class ModelServerApp:
         if path == "/invocations" and method == "POST":
             if body is None:
                 return 413, b"text/plain", [], b"Request payload is too large."
+            if self.service is None:
+                return 404, b"text/plain", [], b"This is a multi-model container: POST /models/<name>/invoke."
             content_type = accept = None
             passed: dict[str, str] = {}
             for name, value in headers:
@@ -80,6 +83,8 @@ class ModelServerApp:
             return 200, b"application/json", [], b""
         if path == "/execution-parameters" and method == "GET":
             return 200, b"application/json", [], self.execution_parameters
+        if self.multimodel is not None and path.startswith("/models"):
+            return self.multimodel.handle(method, path, headers, body)  # type: ignore[no-any-return]
         return 404, b"text/plain", [], b"Not Found"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,6 +100,8 @@ class ModelServerApp:
         if kind != "http":
             return
         path, method = scope["path"], scope["method"]
+        if scope.get("query_string") and path.startswith("/models"):  # the multi-model list's page token
+            path += "?" + scope["query_string"].decode("latin-1")
         body = await _read_body(receive, self.limit) if method == "POST" else b""
         status, ctype, extra, out = self.handle(method, path, scope["headers"], body)
         if isinstance(out, bytes):

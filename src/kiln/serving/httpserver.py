@@ -86,7 +86,8 @@ class _Protocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         method = self.parser.get_method().decode("latin-1")
-        path = self.url.split(b"?", 1)[0].decode("latin-1")
+        # the query is dropped, except for the multi-model list's page token (`GET /models?next_page_token=`)
+        path = (self.url if self.url.startswith(b"/models") else self.url.split(b"?", 1)[0]).decode("latin-1")
         body = None if self.size > self.app.limit else (self.body[0] if len(self.body) == 1 else b"".join(self.body))
         keep = self.parser.should_keep_alive()
         try:

@@ -15,6 +15,7 @@ from kiln.execution.slots import SlotPool
 from kiln.services import autoscaling
 from kiln.services.hosting.capture import CaptureWriter
 from kiln.services.hosting.metrics import InvocationMetrics
+from kiln.services.hosting.multimodel import MultiModelHosting
 from kiln.services.hosting.reconciler import HostingReconciler, Timing
 from kiln.services.hosting.replicas import LocalProcessLauncher
 from kiln.services.hosting.repository import HostingRepository
@@ -40,11 +41,13 @@ class Hosting:
         self.service = HostingService(HostingRepository(db))
         self.router = Router()
         self.metrics = InvocationMetrics()
+        self.multimodel = MultiModelHosting(objects, data_dir / "hosting" / "cache" / "multimodel")
+        self.metrics.sources.append(self.multimodel.metrics.flush)
         self.capture = CaptureWriter(objects)
         self.launcher = LocalProcessLauncher(objects=objects, logs=logs, slots=slots,
                                              replicas_dir=data_dir / "hosting" / "replicas",
                                              cache_dir=data_dir / "hosting" / "cache", endpoint_url=endpoint_url,
-                                             owner=f"{owner}#hosting")
+                                             owner=f"{owner}#hosting", multimodel=self.multimodel)
         self.reconciler = HostingReconciler(
             self.service, self.launcher, self.router, self.metrics, self.capture, metric_store,
             owner=f"{owner}#hosting",
@@ -58,6 +61,7 @@ class Hosting:
         from kiln.services.hosting.runtime import RuntimeProvider
 
         self.runtime = RuntimeProvider(self.router, self.metrics, self.service, s.model_timeout_seconds)
+        self.runtime.multimodel = self.multimodel
         self.autoscaling = autoscaling.Autoscaling(db, self.service, metric_store,
                                                    interval=s.autoscaling_interval_seconds,
                                                    window=s.autoscaling_window_seconds)
@@ -82,7 +86,10 @@ class Hosting:
         await self.reconciler.stop()
 
     def prometheus(self) -> str:
-        return self.metrics.prometheus(self.reconciler.gauges())
+        gauges = self.reconciler.gauges()
+        for key, counts in self.multimodel.loaded_counts().items():  # multi-model: models loaded per variant
+            gauges.setdefault(key, {})["loaded_models"] = sum(counts)
+        return self.metrics.prometheus(gauges)
 
     def count(self) -> int:
         return self.service.repo.count_endpoints()

@@ -33,6 +33,7 @@ class InvocationMetrics:
         self._totals: dict[VariantKey, list[float]] = {}  # count, 4xx, 5xx, model sum, overhead sum
         self._hist: dict[VariantKey, list[int]] = {}
         self._setup: list[tuple[VariantKey, float, float]] = []  # key, timestamp, microseconds
+        self.sources: list[Callable[[], dict[Scope, list[Any]]]] = []  # flushed with these (multi-model metrics)
 
     def record(self, key: VariantKey, model_us: float, overhead_us: float, status: int) -> None:
         w = self._window.get(key)
@@ -99,6 +100,9 @@ class InvocationMetrics:
             dims = (("EndpointName", key[2]), ("VariantName", key[3]))
             out.setdefault(Scope(key[0], key[1]), []).append(
                 Datum(NAMESPACE, "ModelSetupTime", dims, ts, us, "Microseconds"))
+        for source in self.sources:
+            for scope, data in source().items():
+                out.setdefault(scope, []).extend(data)
         return out
 
     def forget(self, account: str, region: str, endpoint: str) -> None:

@@ -125,8 +125,9 @@ class LocalHandle:
 
 class LocalProcessLauncher:
     def __init__(self, *, objects: ObjectStore, logs: Any, slots: SlotPool, replicas_dir: Path, cache_dir: Path,
-                 endpoint_url: str, owner: str) -> None:
+                 endpoint_url: str, owner: str, multimodel: Any = None) -> None:
         self.objects = objects
+        self.multimodel = multimodel  # multimodel.MultiModelHosting: replicas of `Mode: MultiModel` models
         self.logs = logs
         self.slots = slots
         self.replicas_dir = replicas_dir
@@ -170,7 +171,8 @@ class LocalProcessLauncher:
         except runtimes.UnknownImage as exc:
             raise ReplicaStartError(str(exc)) from exc
         # A built-in algorithm image serves with its own `serve` command (SageMaker's `docker run <image> serve`).
-        builtin = runtimes.ALGORITHMS.get(repo) if not env_in.get("SAGEMAKER_PROGRAM") else None
+        multi = self.multimodel is not None and container.get("Mode") == "MultiModel"  # Kiln's model server serves
+        builtin = runtimes.ALGORITHMS.get(repo) if not env_in.get("SAGEMAKER_PROGRAM") and not multi else None
         framework = runtime.framework
         handle.lease = self._lease(spec.instance_type)
 
@@ -180,7 +182,8 @@ class LocalProcessLauncher:
         try:
             prepared = await asyncio.to_thread(
                 artifacts.prepare, self.objects, self.cache_dir / "models",
-                [spec.scope.account_id, spec.scope.region, spec.model_name, str(spec.model)], container,
+                [spec.scope.account_id, spec.scope.region, spec.model_name, str(spec.model)],
+                {k: v for k, v in container.items() if k != "ModelDataUrl"} if multi else container,
                 runtime.python, note)
         except artifacts.ArtifactError as exc:
             raise ReplicaStartError(str(exc)) from exc
@@ -189,12 +192,21 @@ class LocalProcessLauncher:
         (root / "model").symlink_to(prepared.model_dir, target_is_directory=True)
         if prepared.code_dir is not None:
             (root / "code").symlink_to(prepared.code_dir, target_is_directory=True)
+        models_dir, multi_env = None, {}
+        if multi:  # the endpoint's model cache, seen as /opt/ml/models
+            try:
+                models_dir, multi_env = self.multimodel.prepare(spec.scope.account_id, spec.scope.region,
+                                                                spec.endpoint, spec.instance_type, container)
+            except ValueError as exc:
+                raise ReplicaStartError(str(exc), retryable=False) from exc
+            (root / "models").symlink_to(models_dir, target_is_directory=True)
         isolated = process.namespace_support() is None
         seen = process.OPT_ML if isolated else str(root)
         handle.port = _free_port()
         if not builtin:  # Kiln's model server: a unix socket (short path: sun_path holds 108 bytes)
             handle.uds = os.path.join(tempfile.gettempdir(), f"kiln-{replica.id}.sock")
         env = self._environment(spec, env_in, handle, framework, seen, prepared)
+        env.update(multi_env)
         argv = [runtime.python, "-m", builtin, "serve"] if builtin else [runtime.python, "-m", "kiln.serving"]
         if spec.memory_mb:
             argv = serverless.memory_limited(argv, runtime.python, spec.memory_mb)
@@ -204,7 +216,11 @@ class LocalProcessLauncher:
         handle.proc = await process.spawn(replica.id, argv, env=env, cwd=str(root), host_dir=root if isolated else None,
                                           hosts_file=None, new_session=False)
         handle.pump = asyncio.create_task(self._pump(replica, handle))
-        return await self._wait_healthy(replica, handle)
+        target = await self._wait_healthy(replica, handle)
+        if models_dir is not None:
+            self.multimodel.register(replica.id, (spec.scope.account_id, spec.scope.region, spec.endpoint,
+                                                  spec.variant), container, models_dir, f"{seen}/models")
+        return target
 
     def _environment(self, spec: ReplicaSpec, env_in: dict[str, str], handle: LocalHandle, framework: str,
                      seen: str, prepared: artifacts.PreparedModel) -> dict[str, str]:
@@ -304,6 +320,8 @@ class LocalProcessLauncher:
         if handle is None:
             return
         replica.handle = None
+        if self.multimodel is not None:
+            self.multimodel.unregister(replica.id)
         if handle.pool is not None:
             handle.pool.close()
         proc = handle.proc

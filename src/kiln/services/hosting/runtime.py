@@ -76,6 +76,7 @@ async def read_payload(body: Any) -> bytes:
 
 class RuntimeProvider(Provider):
     service = "sagemaker-runtime"
+    multimodel: Any = None  # multimodel.MultiModelHosting: InvokeEndpoint with TargetModel (set by the platform)
 
     def __init__(self, router: Router, metrics: InvocationMetrics, hosting: HostingService,
                  timeout: float = MODEL_TIMEOUT) -> None:
@@ -110,7 +111,14 @@ class RuntimeProvider(Provider):
                 variant = await self._serverless(admitted, variant, len(body))
                 gate = admitted
                 timeout = max(0.001, self.timeout - (time.perf_counter() - started))
-            response, model_s = await self._call(variant, headers, body, timeout=timeout)
+            if self.multimodel is not None and (request.get("TargetModel") or self.multimodel.serves(variant)):
+                try:
+                    response, model_s = await self.multimodel.invoke(ctx, name, variant, request, headers, body,
+                                                                     timeout)
+                except errors.AwsError as err:
+                    raise _Rejected(err) from None
+            else:
+                response, model_s = await self._call(variant, headers, body, timeout=timeout)
             status = response.status
             if status >= 400:
                 raise self._model_error(ctx, name, response)
