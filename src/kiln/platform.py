@@ -14,7 +14,7 @@ from kiln.aws.dispatch import Provider
 from kiln.config import Settings
 from kiln.core.state.db import Database, Migration
 from kiln.execution.slots import SlotPool, host_gpus
-from kiln.services import hosting
+from kiln.services import hosting, sns, transform
 from kiln.services.featurestore import assembly as featurestore
 from kiln.services.identity.provider import IamProvider, StsProvider
 from kiln.services.logs import tables as logs_tables
@@ -66,9 +66,15 @@ class Platform:
             stop_grace=settings.stop_grace_seconds, spot_mtbi=settings.spot_mtbi_seconds,
             spot_restart_delay=settings.spot_restart_delay_seconds))
         self.training.notify = self.training_reconciler.notify
+        self.sns = sns.Sns(self.db, settings.url)
         self.hosting = hosting.Hosting(db=self.db, objects=self.objects, logs=self.logs, metric_store=self.metrics,
                                        tags=self.tags, slots=self.slots, data_dir=settings.data_dir,
-                                       endpoint_url=settings.url, owner=str(settings.data_dir.resolve()))
+                                       endpoint_url=settings.url, owner=str(settings.data_dir.resolve()),
+                                       sns=self.sns.service)
+        self.transform = transform.Transform(db=self.db, objects=self.objects, logs=self.logs, tags=self.tags,
+                                             slots=self.slots, data_dir=settings.data_dir, endpoint_url=settings.url,
+                                             owner=str(settings.data_dir.resolve()),
+                                             models=self.hosting.service.get_model)
         self.features = featurestore.FeatureStore(self.db, self.objects, self.tags, settings.data_dir,
                                                   settings.account_id)
         self.tuning = TuningService(TuningRepository(self.db), self.training)
@@ -84,7 +90,9 @@ class Platform:
         out += tags_store.MIGRATIONS
         out += training_tables.MIGRATIONS
         out += hosting.MIGRATIONS
+        out += sns.MIGRATIONS
         out += tuning_tables.MIGRATIONS
+        out += transform.MIGRATIONS
         out += featurestore.MIGRATIONS
         return out
 
@@ -93,7 +101,8 @@ class Platform:
                 S3Provider(self.objects),
                 CloudWatchProvider(self.metrics), SageMakerMetricsProvider(self.metrics),
                 TagsProvider(self.tags), TrainingProvider(self.training, self.tags),
-                TuningProvider(self.tuning, self.tags), *self.features.providers(), *self.hosting.providers()]
+                TuningProvider(self.tuning, self.tags), *self.features.providers(), *self.hosting.providers(),
+                *self.sns.providers(), *self.transform.providers()]
 
     async def start(self) -> None:
         """Recover from a crash and start background loops."""
@@ -107,12 +116,15 @@ class Platform:
         await self.hosting.start()
         await self.features.start()
         await self.tuning_reconciler.start()
+        await self.transform.start()
 
     async def stop(self) -> None:
+        await self.transform.stop()
         await self.features.stop()
         await self.tuning_reconciler.stop()
         await self.hosting.stop()
         await self.training_reconciler.stop()
+        self.sns.close()
         self.objects.close()
         self.db.dispose()
 
@@ -124,6 +136,7 @@ class Platform:
                                                                  "trainingJobs": self.training.repo.count(),
                                                                  "tuningJobs": self.tuning.repo.count(),
                                                                  "endpoints": self.hosting.count(),
+                                                                 "transformJobs": self.transform.count(),
                                                                  **self.features.counts()},
                 "featureStore": self.features.group_stats()}
 

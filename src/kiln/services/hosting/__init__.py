@@ -13,6 +13,7 @@ from kiln.aws.dispatch import Provider
 from kiln.core.state.db import Database
 from kiln.execution.slots import SlotPool
 from kiln.services import autoscaling
+from kiln.services.hosting import asyncq
 from kiln.services.hosting.capture import CaptureWriter
 from kiln.services.hosting.metrics import InvocationMetrics
 from kiln.services.hosting.multimodel import MultiModelHosting
@@ -28,13 +29,13 @@ from kiln.services.s3.store import ObjectStore
 
 __all__ = ["MIGRATIONS", "Hosting"]
 
-MIGRATIONS = [*HOSTING_MIGRATIONS, *autoscaling.MIGRATIONS]
+MIGRATIONS = [*HOSTING_MIGRATIONS, *autoscaling.MIGRATIONS, *asyncq.MIGRATIONS]
 
 
 class Hosting:
     def __init__(self, *, db: Database, objects: ObjectStore, logs: Any, metric_store: Any, tags: Any,
                  slots: SlotPool, data_dir: Path, endpoint_url: str, owner: str,
-                 settings: HostingSettings | None = None) -> None:
+                 settings: HostingSettings | None = None, sns: Any = None) -> None:
         self.settings = settings or HostingSettings()
         s = self.settings
         self.tags = tags
@@ -65,11 +66,14 @@ class Hosting:
         self.autoscaling = autoscaling.Autoscaling(db, self.service, metric_store,
                                                    interval=s.autoscaling_interval_seconds,
                                                    window=s.autoscaling_window_seconds)
+        self.asyncq = asyncq.AsyncInference(db, objects, self.service, self.router, metric_store, sns, self.metrics,
+                                            poll=s.async_poll_seconds, metrics_every=s.async_metrics_seconds)
 
     def providers(self) -> list[Provider]:
         from kiln.services.hosting.provider import HostingProvider
 
-        return [HostingProvider(self.service, self.tags), self.runtime, *self.autoscaling.providers()]
+        return [HostingProvider(self.service, self.tags), self.runtime, *self.autoscaling.providers(),
+                *self.asyncq.providers()]
 
     def fast_path(self, gateway: Any, account_id: str, region: str) -> Any:
         """InvokeEndpoint on plain ASGI, in front of `gateway` (see fastpath.py)."""
@@ -80,8 +84,10 @@ class Hosting:
     async def start(self) -> None:
         await self.reconciler.start()
         await self.autoscaling.start()
+        await self.asyncq.start()
 
     async def stop(self) -> None:
+        await self.asyncq.stop()
         await self.autoscaling.stop()
         await self.reconciler.stop()
 

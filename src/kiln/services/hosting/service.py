@@ -14,6 +14,7 @@ from typing import Any
 
 from kiln.core.errors import AlreadyExists, Conflict, InvalidInput, InvalidState, NotFound
 from kiln.core.scope import Scope
+from kiln.services.hosting.asyncq.config import validate as validate_async
 from kiln.services.hosting.models import (
     Deployment,
     Endpoint,
@@ -63,6 +64,7 @@ class HostingService:
         config = EndpointConfig(scope, spec["EndpointConfigName"], {k: v for k, v in spec.items() if k != "Tags"},
                                 self.clock())
         names = [v["VariantName"] for v in config.variants]
+        validate_async(config.spec, scope)
         if len(set(names)) != len(names):
             raise InvalidInput("The production variant names must be unique.")  # unverified
         for index, pv in enumerate(config.variants, 1):

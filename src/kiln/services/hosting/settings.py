@@ -31,3 +31,7 @@ class HostingSettings(BaseSettings):
     # Application Auto Scaling: evaluation period, and the window the metric is averaged over.
     autoscaling_interval_seconds: float = 10.0
     autoscaling_window_seconds: float = 60.0
+    # Asynchronous inference: how often the queue is looked at when nothing wakes it (requests and
+    # finished answers do), and how often the backlog metrics go to CloudWatch.
+    async_poll_seconds: float = 1.0
+    async_metrics_seconds: float = 5.0
