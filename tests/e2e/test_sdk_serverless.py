@@ -1,0 +1,131 @@
+"""The seed's serverless example, run unmodified with the real SageMaker SDK v2 as a subprocess: a
+PyTorch script-mode training job, then `estimator.deploy(serverless_inference_config=
+ServerlessInferenceConfig(memory_size_in_mb=2048, max_concurrency=10), endpoint_name=...)`,
+predictions through the SDK's predictor (NumPy in and out, its defaults) and through boto3, and
+clean-up. The endpoint is InService holding no model server until the first prediction starts one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.sdk, pytest.mark.slow]
+
+TRAIN_PY = """
+import glob, os
+import numpy as np
+import torch
+
+
+def train():
+    files = glob.glob(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "*.csv"))
+    data = np.concatenate([np.loadtxt(f, delimiter=",", ndmin=2) for f in files])
+    x = torch.tensor(data[:, 1:], dtype=torch.float32)
+    y = torch.tensor(data[:, :1], dtype=torch.float32)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Sigmoid())
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    for epoch in range(int(os.environ.get("SM_HP_EPOCHS", "40"))):
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy(model(x), y)
+        loss.backward(); opt.step()
+    print(f"loss={loss.item():.4f}")
+    # TorchScript: the PyTorch serving container's default model_fn loads model.pt
+    torch.jit.script(model.eval()).save(os.path.join(os.environ["SM_MODEL_DIR"], "model.pt"))
+
+
+if __name__ == "__main__":  # the serving container imports this module too (it is the entry point)
+    train()
+"""
+
+SEED = """
+import json
+import boto3
+import numpy as np
+import sagemaker
+from sagemaker.pytorch import PyTorch
+
+sess = sagemaker.Session()
+role = sagemaker.get_execution_role()
+bucket = sess.default_bucket()
+sess.upload_data("data/train.csv", bucket, "data/train")
+estimator = PyTorch(
+    entry_point="train.py",
+    source_dir="./src",
+    role=role,
+    instance_type="ml.m5.large",
+    instance_count=1,
+    framework_version="2.1",
+    py_version="py310",
+    hyperparameters={"epochs": 40},
+)
+estimator.fit({"train": f"s3://{bucket}/data/train/"}, logs=False)
+
+from sagemaker.serverless import ServerlessInferenceConfig
+serverless_config = ServerlessInferenceConfig(
+    memory_size_in_mb=2048, # 1024, 2048, 3072, 4096, 5120, or 6144
+    max_concurrency=10, # Max concurrent invocations
+)
+predictor = estimator.deploy(
+    serverless_inference_config=serverless_config,
+    endpoint_name="my-serverless-endpoint",
+)
+desc = boto3.client("sagemaker").describe_endpoint(EndpointName="my-serverless-endpoint")
+print("DESCRIBE", desc["EndpointStatus"], json.dumps(desc["ProductionVariants"][0]["CurrentServerlessConfig"]))
+print("CONFIG", json.dumps(boto3.client("sagemaker").describe_endpoint_config(
+    EndpointConfigName="my-serverless-endpoint")["ProductionVariants"][0]["ServerlessConfig"]))
+
+prediction = predictor.predict(np.array([[1.2, 3.4, 5.6, 7.8], [-1.0, 2.0, -0.5, -3.0]], dtype=np.float32))
+print("PREDICT", json.dumps(np.asarray(prediction).round(4).tolist()))
+response = boto3.client("sagemaker-runtime").invoke_endpoint(
+    EndpointName="my-serverless-endpoint", ContentType="application/json", Accept="application/json",
+    Body=json.dumps([[1.2, 3.4, 5.6, 7.8]]))
+print("BOTO3", response["Body"].read().decode(), response["InvokedProductionVariant"])
+predictor.delete_model()
+predictor.delete_endpoint()
+print("DELETED")
+"""
+
+
+def _lines(out: str, tag: str) -> str:
+    return next(line.split(tag + " ", 1)[1] for line in out.splitlines() if tag + " " in line)
+
+
+def _project(tmp: Path) -> Path:
+    import numpy as np
+
+    src = tmp / "src"
+    src.mkdir(parents=True)
+    (src / "train.py").write_text(textwrap.dedent(TRAIN_PY))
+    (tmp / "data").mkdir()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4))
+    y = (x @ np.array([1.0, -2.0, 0.5, 3.0]) > 0).astype(float)
+    np.savetxt(tmp / "data" / "train.csv", np.column_stack([y, x]), delimiter=",")
+    (tmp / "user_script.py").write_text(textwrap.dedent(SEED))
+    return tmp
+
+
+def test_seed_serverless_deploy_predict(kiln_server: Any, tmp_path: Path) -> None:
+    proj = _project(tmp_path)
+    out = subprocess.run([sys.executable, "user_script.py"], cwd=proj, env=kiln_server.env(), capture_output=True,
+                         text=True, timeout=480)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+    status, config = _lines(out.stdout, "DESCRIBE").split(" ", 1)
+    assert status == "InService"
+    assert json.loads(config) == {"MemorySizeInMB": 2048, "MaxConcurrency": 10}
+    assert json.loads(_lines(out.stdout, "CONFIG")) == {"MemorySizeInMB": 2048, "MaxConcurrency": 10}
+    predicted = json.loads(_lines(out.stdout, "PREDICT"))
+    assert len(predicted) == 2 and predicted[0][0] > 0.5 > predicted[1][0]  # a trained model, both ways
+    body, variant = _lines(out.stdout, "BOTO3").rsplit(" ", 1)
+    assert variant == "AllTraffic"
+    assert json.loads(body)[0][0] == pytest.approx(predicted[0][0], abs=1e-3)
+    assert "DELETED" in out.stdout
+    sm = kiln_server.client("sagemaker")
+    assert "my-serverless-endpoint" not in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]
+                                            if e["EndpointStatus"] != "Deleting"]
