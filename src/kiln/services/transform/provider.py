@@ -1,0 +1,65 @@
+"""SageMaker batch-transform operations. Translation only; the logic lives in TransformService,
+the running jobs in the reconciler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kiln.aws.context import RequestContext
+from kiln.aws.dispatch import Provider, operation
+from kiln.aws.errors import AwsError, ValidationException
+from kiln.aws.pagination import page
+from kiln.core import errors as domain
+from kiln.services.tags.store import TagStore
+from kiln.services.transform import wire
+from kiln.services.transform.service import TransformService
+
+_SORT_KEYS: dict[str, Callable[[Any], Any]] = {"Name": lambda j: j.name, "CreationTime": lambda j: j.created_at,
+                                               "Status": lambda j: j.status.value}
+_TIME_FILTERS = (("CreationTimeAfter", "created_at", True), ("CreationTimeBefore", "created_at", False),
+                 ("LastModifiedTimeAfter", "modified_at", True), ("LastModifiedTimeBefore", "modified_at", False))
+
+
+class TransformProvider(Provider):
+    service = "sagemaker"
+
+    def __init__(self, jobs: TransformService, tags: TagStore) -> None:
+        self.jobs = jobs
+        self.tags = tags
+
+    def domain_errors(self, err: domain.DomainError) -> AwsError:
+        if isinstance(err, domain.NotFound):  # DescribeTransformJob / StopTransformJob on an unknown name
+            return ValidationException(err.message)
+        return super().domain_errors(err)
+
+    @operation("CreateTransformJob")
+    def create_transform_job(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        job = self.jobs.create(ctx.scope, request)
+        if request.get("Tags"):
+            self.tags.add(job.arn, request["Tags"])
+        return {"TransformJobArn": job.arn}
+
+    @operation("DescribeTransformJob")
+    def describe_transform_job(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        return wire.describe(self.jobs.get(ctx.scope, request["TransformJobName"]))
+
+    @operation("StopTransformJob")
+    def stop_transform_job(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        self.jobs.stop(ctx.scope, request["TransformJobName"])
+        return {}
+
+    @operation("ListTransformJobs")
+    def list_transform_jobs(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+        r = request
+        jobs = list(self.jobs.repo.list(ctx.scope, (r["StatusEquals"],) if "StatusEquals" in r else ()))
+        if "NameContains" in r:
+            jobs = [j for j in jobs if r["NameContains"].lower() in j.name.lower()]
+        for key, attr, after in _TIME_FILTERS:
+            if key in r:
+                bound = r[key].timestamp()
+                jobs = [j for j in jobs if (getattr(j, attr) > bound if after else getattr(j, attr) < bound)]
+        jobs.sort(key=_SORT_KEYS[r.get("SortBy", "CreationTime")], reverse=r.get("SortOrder", "Descending") ==
+                  "Descending")
+        items, token = page(jobs, r.get("NextToken"), r.get("MaxResults"))
+        return {"TransformJobSummaries": [wire.summary(j) for j in items], "NextToken": token}

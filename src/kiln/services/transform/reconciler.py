@@ -1,0 +1,91 @@
+"""Keeps every in-progress transform job driven by a runner, and settles jobs after a crash.
+
+At start-up, model servers left by a previous server on the same data dir are killed; then a job
+that was running when the server died ends `Failed` with a reason that says so (its model servers
+died with the server, and its outputs may be partial), a `Stopping` job ends `Stopped`, and a job
+that no runner had picked up yet simply runs now. After that, a loop wakes on every create/stop
+(or every second) and starts a runner for each in-progress job that has none. The loop never dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from kiln.core.jobs.lifecycle import JobStatus
+from kiln.execution.local.process import kill_orphans
+from kiln.services.transform.runner import RunnerDeps, TransformRunner
+
+LOG = logging.getLogger(__name__)
+RESTART_REASON = ("InternalServerError: The Kiln server stopped while this transform job was running; its model "
+                  "servers ended with it and its outputs may be incomplete. Create the job again under a new name.")
+_ACTIVE = (JobStatus.IN_PROGRESS.value, JobStatus.STOPPING.value)
+
+
+class TransformReconciler:
+    def __init__(self, deps: RunnerDeps, owner: str) -> None:
+        self.deps = deps
+        self.owner = owner
+        self.runners: dict[str, asyncio.Task[None]] = {}
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """Thread-safe: wake the loop now (called after create/stop)."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def recover(self) -> None:
+        killed = kill_orphans(self.owner)
+        if killed:
+            LOG.warning("killed %d orphaned transform model server(s) from a previous server", len(killed))
+        service = self.deps.service
+        for job in service.repo.list(statuses=_ACTIVE):
+            if job.status == JobStatus.STOPPING:
+                service.advance(job, JobStatus.STOPPED)
+            elif job.started:
+                service.advance(job, JobStatus.FAILED, failure_reason=RESTART_REASON)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        await asyncio.to_thread(self.recover)
+        self._task = asyncio.create_task(self._run(), name="transform-reconciler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for task in list(self.runners.values()):
+            task.cancel()
+        for task in list(self.runners.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                LOG.exception("transform reconciler tick failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+
+    async def tick(self) -> None:
+        for arn, task in list(self.runners.items()):
+            if task.done():
+                del self.runners[arn]
+        jobs = await asyncio.to_thread(lambda: list(self.deps.service.repo.list(statuses=_ACTIVE)))
+        for job in jobs:
+            if job.arn in self.runners:
+                continue
+            if job.status == JobStatus.STOPPING:
+                await asyncio.to_thread(self.deps.service.advance, job, JobStatus.STOPPED)
+                continue
+            runner = TransformRunner(self.deps, job)
+            self.runners[job.arn] = asyncio.create_task(runner.run(), name=f"transform:{job.name}")
