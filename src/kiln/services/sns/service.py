@@ -105,8 +105,15 @@ class SnsService:
 
     # -- publish --------------------------------------------------------------------------------------
     def publish(self, scope: Scope, arn: str, message: str, *, subject: str | None = None,
-                structure: str | None = None, attributes: dict[str, Any] | None = None) -> Message:
+                structure: str | None = None, attributes: dict[str, Any] | None = None,
+                message_id: str | None = None) -> Message:
+        """Publish (keep, then deliver). `message_id` (Kiln-internal callers) makes the call idempotent:
+        a message already published under that id is returned, not published again."""
         self.topic(scope, arn)
+        if message_id is not None:
+            existing = self.store.get_message(message_id)
+            if existing is not None:
+                return existing
         if not message:
             raise InvalidInput("Invalid parameter: Empty message")
         if len(message.encode()) > MAX_MESSAGE:
@@ -123,9 +130,11 @@ class SnsService:
                                    "parse") from None
             if not isinstance(doc, dict) or "default" not in doc:
                 raise InvalidInput("Invalid parameter: Message Structure - No default entry in JSON message body")
-        m = Message(str(uuid.uuid4()), arn, message, subject, structure, dict(attributes or {}), self.clock())
+        m = Message(message_id or str(uuid.uuid4()), arn, message, subject, structure, dict(attributes or {}),
+                    self.clock())
         subs = self.store.subscriptions(scope, arn)
-        self.store.add_message(m)
+        if not self.store.add_message(m):
+            return self.store.get_message(m.id) or m
         if self.delivery is not None:
             self.delivery.deliver(m, subs)
         return m

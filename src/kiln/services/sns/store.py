@@ -169,11 +169,20 @@ class SnsStore:
             return bool(conn.execute(subscriptions.delete().where(subscriptions.c.arn == arn)).rowcount)
 
     # messages
-    def add_message(self, m: Message) -> None:
+    def add_message(self, m: Message) -> bool:
+        """Keep a message; False when one with its id is kept already."""
         with self.db.tx() as conn:
+            if conn.execute(sa.select(messages.c.seq).where(messages.c.id == m.id)).first() is not None:
+                return False
             conn.execute(messages.insert().values(
                 id=m.id, topic_arn=m.topic_arn, subject=m.subject, message=m.message, structure=m.structure,
                 attributes=m.attributes, published_at=m.published_at, deliveries=m.deliveries))
+        return True
+
+    def get_message(self, message_id: str) -> Message | None:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(messages).where(messages.c.id == message_id)).first()
+        return _msg(row) if row else None
 
     def set_deliveries(self, message_id: str, deliveries: list[dict[str, Any]]) -> None:
         with self.db.tx() as conn:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +62,8 @@ def publish(sns: Any, r: AsyncRequest, response: bytes | None) -> None:
     if not topic or sns is None:
         return
     try:
-        sns.publish(r.scope, topic, json.dumps(message(r, response)))
+        # One message id per request: publishing again after a crash is a no-op, never a second notification.
+        sns.publish(r.scope, topic, json.dumps(message(r, response)),
+                    message_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"kiln-async:{r.id}")))
     except DomainError as exc:
         LOG.warning("async inference %s: cannot publish to %s: %s", r.inference_id, topic, exc.message)
