@@ -99,8 +99,8 @@ def test_json_lines_join_with_output_filter(aws_client: Any, model: str, unique_
                                             "OutputFilter": "$['id','SageMakerOutput']"})
     sm.create_transform_job(**request)
     assert h.wait_job(sm, unique_name)["TransformJobStatus"] == "Completed"
-    # S3Uri ".../in" (no slash): keys keep their part below the URI's last "/", so the output is under out/in/
-    docs = [json.loads(line) for line in h.read(s3, f"{unique_name}/out/in/data.jsonl.out").decode().splitlines()]
+    # S3Uri ".../in" (no slash) names a folder: the output of in/data.jsonl is out/data.jsonl.out
+    docs = [json.loads(line) for line in h.read(s3, f"{unique_name}/out/data.jsonl.out").decode().splitlines()]
     assert [d["id"] for d in docs] == list(range(6)) and all(set(d) == {"id", "SageMakerOutput"} for d in docs)
     np.testing.assert_allclose([d["SageMakerOutput"]["score"] for d in docs], h.expected(x), atol=1e-5)
 

@@ -2,8 +2,10 @@
 
 `S3Prefix`: every object whose key starts with the prefix (folder markers skipped); `ManifestFile`:
 a JSON list whose first element is `{"prefix": "s3://..."}` and the rest keys relative to it. An
-input's relative name is its key below the S3Uri's last "/" (SageMaker's layout), and its output is
-`<S3OutputPath>/<relative name>.out`. Blocking I/O: call from a worker thread.
+input's relative name is its key below the S3Uri when the URI names a folder (`s3://b/in` or
+`s3://b/in/` -> `in/a.csv` is `a.csv`, `in/sub/b.csv` is `sub/b.csv`), else its key below the URI's
+last "/" (`s3://b/in/test.csv` -> `test.csv`); its output is `<S3OutputPath>/<relative name>.out`.
+Blocking I/O: call from a worker thread.
 """
 
 from __future__ import annotations
@@ -44,12 +46,18 @@ def list_inputs(objects: ObjectStore, uri: str, data_type: str) -> list[InputFil
         raise InputError(_missing(uri, bucket))
     if data_type == "ManifestFile":
         return _manifest(objects, uri, bucket, prefix)
-    cut = prefix.rfind("/") + 1
-    found = [InputFile(bucket, o.key, o.key[cut:], o.size) for o in objects.list(bucket, prefix)
+    found = [InputFile(bucket, o.key, relative_name(prefix, o.key), o.size) for o in objects.list(bucket, prefix)
              if not o.key.endswith("/")]
     if not found:
         raise InputError(_missing(uri, bucket))
     return found
+
+
+def relative_name(prefix: str, key: str) -> str:
+    rest = key[len(prefix):]
+    if prefix and (prefix.endswith("/") or rest.startswith("/")) and rest.strip("/"):
+        return rest.lstrip("/")
+    return key[prefix.rfind("/") + 1:]
 
 
 def _manifest(objects: ObjectStore, uri: str, bucket: str, key: str) -> list[InputFile]:
