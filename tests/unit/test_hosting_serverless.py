@@ -188,3 +188,28 @@ def test_memory_limit_shim() -> None:
                           sys.executable, 1024)
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"({1024 ** 3}, {1024 ** 3})"
+
+
+def test_instance_variant_scaled_to_zero_stays_in_service(world: Any) -> None:
+    """What async inference builds on: an instance variant with 0 desired instances is InService."""
+    service, launcher, router, reconciler = world
+    service.create_config(SCOPE, {"EndpointConfigName": "c1", "ProductionVariants": [
+        {"VariantName": "AllTraffic", "ModelName": "good", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}]})
+
+    async def scenario() -> None:
+        await reconciler.start()
+        try:
+            service.create_endpoint(SCOPE, "ep", "c1")
+            await until(lambda: service.get_endpoint(SCOPE, "ep").status == EndpointStatus.IN_SERVICE)
+            service.set_instance_count(SCOPE, "ep", "AllTraffic", 0)
+            await until(lambda: service.get_endpoint(SCOPE, "ep").status == EndpointStatus.IN_SERVICE
+                        and replicas(router) == 0)
+            v = service.get_endpoint(SCOPE, "ep").current.variants[0]
+            assert (v.desired_count, v.current_count) == (0, 0) and launcher.stopped
+            service.set_instance_count(SCOPE, "ep", "AllTraffic", 1)  # and back up when work arrives
+            await until(lambda: service.get_endpoint(SCOPE, "ep").status == EndpointStatus.IN_SERVICE
+                        and replicas(router) == 1)
+        finally:
+            await reconciler.stop()
+
+    asyncio.run(scenario())
