@@ -25,10 +25,12 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 WEIGHTS = 2000  # float64s per model: ~16 KB of weights, the bulk of each model's footprint
 
 MME_PY = """
-import json, os
+import json, os, time
 import numpy as np
 
 def model_fn(model_dir):
+    if os.path.exists(os.path.join(model_dir, "slow")):
+        time.sleep(float(open(os.path.join(model_dir, "slow")).read()))
     return {"w": np.load(os.path.join(model_dir, "weights.npy")),
             "tag": open(os.path.join(model_dir, "tag.txt")).read()}
 
@@ -43,11 +45,11 @@ def output_fn(prediction, accept):
 """
 
 
-def artifact(tag: str) -> bytes:
+def artifact(tag: str, **extra: bytes) -> bytes:
     weights = io.BytesIO()
     np.save(weights, np.random.default_rng(abs(hash(tag)) % 2**32).normal(size=WEIGHTS))
     files = {"weights.npy": weights.getvalue(), "tag.txt": tag.encode(),
-             "code/inference.py": textwrap.dedent(MME_PY).encode()}
+             "code/inference.py": textwrap.dedent(MME_PY).encode(), **extra}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name, data in files.items():
@@ -86,14 +88,16 @@ def invoke(rt: Any, ep: str, target: str, **extra: Any) -> dict[str, Any]:
     return json.loads(out["Body"].read())
 
 
+def replica_sockets(server: Any, ep: str) -> list[str]:
+    rt = server.platform.hosting.reconciler.by_key[(ACCOUNT, REGION, ep)]
+    return [r.handle.uds for r in rt.replicas() if r.state == "Healthy" and r.handle is not None]
+
+
 def listings(server: Any, ep: str) -> list[list[str]]:
     """Each healthy replica's `GET /models` (the container API), as model names."""
-    rt = server.platform.hosting.reconciler.by_key[(ACCOUNT, REGION, ep)]
     out = []
-    for r in rt.replicas():
-        if r.state != "Healthy" or r.handle is None:
-            continue
-        with httpx.Client(transport=httpx.HTTPTransport(uds=r.handle.uds), base_url="http://replica") as c:
+    for uds in replica_sockets(server, ep):
+        with httpx.Client(transport=httpx.HTTPTransport(uds=uds), base_url="http://replica") as c:
             names: list[str] = []
             token = None
             while True:
@@ -249,5 +253,68 @@ def test_two_hundred_models_under_one_prefix(kiln_server: Any, aws_client: Any, 
     assert stat(cw, ep, "ModelUnloadingTime", "SampleCount") >= 400 - 20 - 30
     assert stat(cw, ep, "ModelDownloadingTime", "SampleCount") == 200
     assert stat(cw, ep, "LoadedModelCount", "Maximum") <= 15
+    sm.delete_endpoint(EndpointName=ep)
+    wait_gone(sm, ep)
+
+
+def test_the_container_api_and_a_load_past_the_invocation_timeout(kiln_server: Any, aws_client: Any,
+                                                                  unique_name: str) -> None:
+    sm, s3, rt = (aws_client(s) for s in ("sagemaker", "s3", "sagemaker-runtime"))
+    ep = unique_name
+    prefix = deploy_mme(sm, s3, ep, budget_models=1.5)
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}slow.tar.gz", Body=artifact("slow", slow=b"3"))
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}quick.tar.gz", Body=artifact("quick"))
+    runtime = kiln_server.platform.hosting.runtime
+    limit, runtime.timeout = runtime.timeout, 1.0
+    try:
+        with pytest.raises(ClientError) as err:
+            invoke(rt, ep, "slow.tar.gz")  # the load outlasts the invocation's limit and goes on
+        assert err.value.response["Error"]["Code"] == "ModelNotReadyException"
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+        deadline = time.time() + 60
+        while True:
+            try:
+                assert invoke(rt, ep, "slow.tar.gz")["tag"] == "slow"
+                break
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "ModelNotReadyException"
+                assert time.time() < deadline, "the model never became ready"
+                time.sleep(0.5)
+    finally:
+        runtime.timeout = limit
+
+    # the container's side of the contract, straight on the replica's socket
+    (uds,) = replica_sockets(kiln_server, ep)
+    mm = kiln_server.platform.hosting.multimodel
+    models_dir = next(rep.models_dir for rep in mm.replicas.values() if rep.key[2] == ep)
+    name = next(iter(next(rep.loaded for rep in mm.replicas.values() if rep.key[2] == ep)))
+    with httpx.Client(transport=httpx.HTTPTransport(uds=uds), base_url="http://replica") as c:
+        url = c.get(f"/models/{name}").json()["modelUrl"]
+        assert url.endswith(f"/models/{name}/model")
+        again = c.post("/models", json={"model_name": name, "url": url})
+        assert again.status_code == 409
+        assert c.get("/models/nope").status_code == 404
+        assert c.delete("/models/nope").status_code == 404
+        assert c.post("/models/nope/invoke", content=b"{}").status_code == 404
+        assert c.post("/models", content=b"not json").status_code == 400
+        assert c.post("/models", json={"model_name": "x", "url": "/nowhere"}).status_code == 404
+        assert c.post("/invocations", content=b"{}").status_code == 404  # a multi-model container has none
+        # a second model does not fit the 1.5-model budget: 507, as the platform expects
+        other = models_dir / "elsewhere"
+        (other / "code").mkdir(parents=True)
+        for path in (models_dir / name / "model").rglob("*"):
+            if path.is_file():
+                (other / path.relative_to(models_dir / name / "model")).write_bytes(path.read_bytes())
+        seen = url.rsplit("/", 2)[0] + "/elsewhere"  # the same directory as the container sees it
+        full = c.post("/models", json={"model_name": "elsewhere", "url": seen})
+        assert full.status_code == 507 and full.json()["type"] == "InsufficientMemoryException"
+        answer = c.post(f"/models/{name}/invoke", content=json.dumps({"inputs": [[1.0, 2.0]]}),
+                        headers={"Content-Type": "application/json", "X-Amzn-SageMaker-Target-Model": "slow.tar.gz"})
+        assert answer.status_code == 200 and answer.json()["tag"] == "slow"
+        # the platform unloads the least recently used model to make room, on its own
+        assert invoke(rt, ep, "quick.tar.gz")["tag"] == "quick"
+        assert [m["modelName"] for m in c.get("/models").json()["models"]] == [
+            next(iter(next(rep.loaded for rep in mm.replicas.values() if rep.key[2] == ep)))]
+        assert c.get(f"/models/{name}").status_code == 404  # slow went
     sm.delete_endpoint(EndpointName=ep)
     wait_gone(sm, ep)
