@@ -213,3 +213,41 @@ def test_instance_variant_scaled_to_zero_stays_in_service(world: Any) -> None:
             await reconciler.stop()
 
     asyncio.run(scenario())
+
+
+def test_update_endpoint_between_serverless_and_instances(world: Any) -> None:
+    service, launcher, router, reconciler = world
+    serverless_config(service, "c1")
+    service.create_config(SCOPE, {"EndpointConfigName": "c2", "ProductionVariants": [
+        {"VariantName": "AllTraffic", "ModelName": "good", "InitialVariantWeight": 1.0,
+         "ServerlessConfig": {"MemorySizeInMB": 4096, "MaxConcurrency": 1}}]})
+    service.create_config(SCOPE, {"EndpointConfigName": "c3", "ProductionVariants": [
+        {"VariantName": "AllTraffic", "ModelName": "good", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}]})
+
+    def in_service(config: str) -> bool:
+        e = service.get_endpoint(SCOPE, "ep")
+        return e.status == EndpointStatus.IN_SERVICE and e.current.config_name == config
+
+    async def scenario() -> None:
+        await reconciler.start()
+        try:
+            service.create_endpoint(SCOPE, "ep", "c1")
+            await until(lambda: in_service("c1") and replicas(router) == 0)
+            service.update_endpoint(SCOPE, "ep", "c2")
+            await until(lambda: in_service("c2") and replicas(router) == 0)
+            assert launcher.launched[-1].spec.memory_mb == 4096  # the new config was probed
+            gate = router.get(KEY).variants["AllTraffic"].serverless
+            assert (gate.memory_mb, gate.max_concurrency) == (4096, 1)
+            gate.admit()
+            with pytest.raises(Throttled):
+                gate.admit()
+            gate.leave(0.0)
+            service.update_endpoint(SCOPE, "ep", "c3")  # to an instance variant: one replica, always on
+            await until(lambda: in_service("c3") and replicas(router) == 1)
+            assert router.get(KEY).variants["AllTraffic"].serverless is None and gate.closed
+            await asyncio.sleep(IDLE * 2)
+            assert replicas(router) == 1
+        finally:
+            await reconciler.stop()
+
+    asyncio.run(scenario())

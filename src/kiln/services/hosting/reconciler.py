@@ -391,7 +391,11 @@ class HostingReconciler:
         for v in deployment.variants:
             rs = rt.sets.get((gen, v.name))
             replicas = tuple(r.target for r in rs.healthy() if r.target is not None) if rs else ()
-            gate = self.serverless.gate(rt.key, v.name, v.serverless) if v.serverless is not None else None
+            gate = None
+            if v.serverless is not None:
+                gate = self.serverless.gate(rt.key, v.name, v.serverless)
+            else:
+                self.serverless.drop(rt.key, v.name)  # no longer serverless (UpdateEndpoint)
             variants.append(VariantRoute(v.name, v.desired_weight, replicas, serverless=gate))
         capture = self._capture_sink(rt, deployment)
         self.router.publish(rt.key, EndpointRoute.build(rt.key[2], variants, capture=capture))

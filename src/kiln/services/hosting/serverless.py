@@ -237,10 +237,11 @@ class ServerlessScaler:
         return any(g.inflight == 0 and g.healthy > self._warm(g) and now - g.last_active >= self.idle_seconds
                    for g in self.gates.values())
 
-    def published(self, key: RouteKey, route: VariantRoute) -> None:
-        g = self.gates.get((key, route.name))
+    def drop(self, key: RouteKey, variant: str) -> None:
+        """The variant is no longer serverless (UpdateEndpoint): forget its gate."""
+        g = self.gates.pop((key, variant), None)
         if g is not None:
-            g.published(route)
+            g.close(f"Variant {variant} of endpoint {key[2]} is no longer serverless; try again.")
 
     def failed(self, key: RouteKey, variant: str, reason: str) -> None:
         g = self.gates.get((key, variant))
