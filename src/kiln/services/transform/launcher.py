@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from kiln.core.instances import lookup
 from kiln.services.hosting import artifacts
 from kiln.services.hosting.replicas import LocalHandle, LocalProcessLauncher, Replica, ReplicaSpec
 
@@ -20,9 +21,12 @@ LOG_GROUP = "/aws/sagemaker/TransformJobs"
 @dataclass(frozen=True, slots=True)
 class InstanceSpec(ReplicaSpec):
     """A replica spec whose `endpoint` is the job's name; `environment` is what SageMaker sets in a
-    transform container (the job's Environment, SAGEMAKER_BATCH, ...)."""
+    transform container (the job's Environment, SAGEMAKER_BATCH, ...); `instance_id` names the
+    instance whose log stream the process writes to (an instance may run several worker processes)."""
 
     environment: tuple[tuple[str, str], ...] = ()
+    instance_id: str = ""
+    workers: int = 1  # worker processes on the instance: they share its vCPUs (math threads each)
 
 
 def stream_name(job: str, instance_id: str) -> str:
@@ -32,7 +36,7 @@ def stream_name(job: str, instance_id: str) -> str:
 class TransformLauncher(LocalProcessLauncher):
     def _log(self, replica: Replica, lines: list[tuple[int, str]]) -> None:
         spec = replica.spec
-        stream = stream_name(spec.endpoint, replica.id)
+        stream = stream_name(spec.endpoint, getattr(spec, "instance_id", "") or replica.id)
         try:
             self.logs.ensure_stream(spec.scope, LOG_GROUP, stream)
             self.logs.put_events(spec.scope, LOG_GROUP, stream, lines)
@@ -48,6 +52,11 @@ class TransformLauncher(LocalProcessLauncher):
                      seen: str, prepared: artifacts.PreparedModel) -> dict[str, str]:
         env: dict[str, Any] = super()._environment(spec, env_in, handle, framework, seen, prepared)
         env.update(dict(getattr(spec, "environment", ())))
+        workers = int(getattr(spec, "workers", 1))
+        if workers > 1:  # the instance's vCPUs split between its workers: no oversubscribed OpenMP pools
+            cpus, _ = self.slots.fit(lookup(spec.instance_type).vcpu, 0)
+            threads = str(max(1, cpus // workers))
+            env.update({"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads})
         return env
 
     @staticmethod

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from kiln.core.errors import NotFound
+from kiln.core.instances import lookup
 from kiln.core.jobs.lifecycle import JobStatus
-from kiln.services.hosting.replicas import Replica, ReplicaStartError
+from kiln.services.hosting.replicas import Replica, ReplicaStartError, new_instance_id
 from kiln.services.s3.store import ObjectStore
 from kiln.services.transform import models as m
 from kiln.services.transform.inputs import InputError, list_inputs, spread
@@ -30,6 +32,7 @@ from kiln.services.transform.worker import Counters, InstanceWorker, RecordFaile
 
 LOG = logging.getLogger(__name__)
 UNLIMITED_SERVER_PAYLOAD_MB = "4096"  # MaxPayloadInMB=0: the model server takes whole objects
+WORKER_VARS = ("SAGEMAKER_MODEL_SERVER_WORKERS", "SAGEMAKER_NUM_MODEL_WORKERS")  # MMS's, the XGBoost container's
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,19 @@ def resolve_settings(spec: dict[str, Any], params: dict[str, Any] | None) -> Run
         retries=int(client.get("InvocationsMaxRetries", m.DEFAULT_RETRIES)))
 
 
+def worker_count(spec: dict[str, Any], model: dict[str, Any], host_cpus: int) -> int:
+    """Model-server processes per instance, as a SageMaker container runs workers: the container's
+    worker variable when set; else one per request in flight (MaxConcurrentTransforms), at most the
+    instance's vCPUs and this host's CPUs."""
+    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    env = {**(container.get("Environment") or {}), **(spec.get("Environment") or {})}
+    for var in WORKER_VARS:
+        if str(env.get(var, "")).isdigit() and int(env[var]) > 0:
+            return min(int(env[var]), 16)
+    concurrent = int(spec.get("MaxConcurrentTransforms") or 1)
+    return max(1, min(concurrent, lookup(spec["TransformResources"]["InstanceType"]).vcpu, host_cpus))
+
+
 def _int(value: Any, default: int) -> int:
     try:
         return max(0, int(value))
@@ -98,7 +114,7 @@ class TransformRunner:
     def __init__(self, deps: RunnerDeps, job: TransformJob) -> None:
         self.deps = deps
         self.job = job
-        self.instances: list[Replica] = []
+        self.instances: list[list[Replica]] = []  # per instance, its worker processes
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         deps.service.signals[job.arn] = lambda: loop.call_soon_threadsafe(self._stop.set)
@@ -147,11 +163,11 @@ class TransformRunner:
             self.job = await asyncio.to_thread(deps.service.advance, self.job, None, transform_start=time.time())
             settings = resolve_settings(job.spec, await self._execution_parameters())
             lines = [sagemaker_log(settings.log_line())]
-            await asyncio.gather(*(asyncio.to_thread(deps.launcher.log_lines, r, lines) for r in self.instances))
+            await asyncio.gather(*(asyncio.to_thread(deps.launcher.log_lines, i[0], lines) for i in self.instances))
             shares = spread(files, count)
-            workers = [InstanceWorker(client=r.target.client, objects=deps.objects, settings=settings,
-                                      output_path=job.spec["TransformOutput"]["S3OutputPath"],
-                                      work_dir=self._work_dir() / r.id) for r in self.instances if r.target]
+            workers = [InstanceWorker(clients=[r.target.client for r in procs if r.target], objects=deps.objects,
+                                      settings=settings, output_path=job.spec["TransformOutput"]["S3OutputPath"],
+                                      work_dir=self._work_dir() / procs[0].id) for procs in self.instances]
             totals = await self._until_stopped(self._work(workers, shares))
             return JobStatus.COMPLETED, None, totals
         except _Stopped:
@@ -161,7 +177,7 @@ class TransformRunner:
         except ReplicaStartError as exc:
             return JobStatus.FAILED, str(exc)[:1024], {}
         except RecordFailed as exc:
-            replica = self.instances[0] if self.instances else None
+            replica = self.instances[0][0] if self.instances else None
             if replica is not None:
                 await asyncio.to_thread(deps.launcher.log_lines, replica, [sagemaker_log(x) for x in exc.lines])
             return JobStatus.FAILED, exc.reason[:1024], {}
@@ -208,21 +224,25 @@ class TransformRunner:
     async def _launch(self, model: dict[str, Any], count: int) -> None:
         job, launcher = self.job, self.deps.launcher
         env = tuple(sorted(container_environment(job.spec).items()))
+        workers = worker_count(job.spec, model, os.cpu_count() or 1)
         for _ in range(count):
+            instance = new_instance_id()
             spec = InstanceSpec(job.scope, job.name, "AllTraffic", 0, job.model_name, model, job.instance_type,
-                                self.deps.startup_timeout, environment=env)
-            self.instances.append(Replica(spec))
+                                self.deps.startup_timeout, environment=env, instance_id=instance,
+                                workers=workers)
+            self.instances.append([Replica(spec, id=instance if k == 0 else f"{instance}-{k}")
+                                   for k in range(workers)])
 
         async def one(replica: Replica) -> None:
             replica.target = await launcher.launch(replica)
 
-        results = await asyncio.gather(*(one(r) for r in self.instances), return_exceptions=True)
+        results = await asyncio.gather(*(one(r) for procs in self.instances for r in procs), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
 
     async def _execution_parameters(self) -> dict[str, Any] | None:
-        target = self.instances[0].target if self.instances else None
+        target = self.instances[0][0].target if self.instances else None
         if target is None:
             return None
         try:
@@ -235,5 +255,5 @@ class TransformRunner:
         return None
 
     async def _stop_instances(self) -> None:
-        await asyncio.gather(*(self.deps.launcher.stop(r, self.deps.stop_grace) for r in self.instances),
-                             return_exceptions=True)
+        await asyncio.gather(*(self.deps.launcher.stop(r, self.deps.stop_grace) for procs in self.instances
+                               for r in procs), return_exceptions=True)

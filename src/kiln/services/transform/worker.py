@@ -83,9 +83,10 @@ class _Output:
 
 
 class InstanceWorker:
-    def __init__(self, *, client: Any, objects: ObjectStore, settings: RunSettings, output_path: str,
+    def __init__(self, *, clients: list[Any], objects: ObjectStore, settings: RunSettings, output_path: str,
                  work_dir: Path) -> None:
-        self.client = client  # UpstreamPool to the instance's model server
+        self.clients = clients  # UpstreamPools to the instance's model-server worker processes
+        self.inflight = [0] * len(clients)
         self.objects = objects
         self.settings = settings
         self.output_path = output_path
@@ -198,8 +199,11 @@ class InstanceWorker:
         s = self.settings
         attempt = 0
         while True:
+            pick = min(range(len(self.clients)), key=self.inflight.__getitem__)  # the least busy worker
+            self.inflight[pick] += 1
             try:
-                response = await self.client.request("POST", "/invocations", self.headers, body, timeout=s.timeout)
+                response = await self.clients[pick].request("POST", "/invocations", self.headers, body,
+                                                            timeout=s.timeout)
             except UpstreamTimeout:
                 failure = RecordFailed(ALGORITHM_FAILURE, [
                     f"{source.label}: Model server did not respond to /invocations request within {s.timeout:g} "
@@ -213,6 +217,8 @@ class InstanceWorker:
                 failure = _bad_status(source, response.status, response.body)
                 if response.status < 500:
                     raise failure
+            finally:
+                self.inflight[pick] -= 1
             attempt += 1
             if attempt > s.retries:
                 raise failure

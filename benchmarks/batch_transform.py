@@ -1,0 +1,200 @@
+"""Batch transform throughput: rows per second of a Kiln transform job over a CSV (default 1 M rows x
+10 features, one `SplitType=Line` object) against calling the model's predict directly on the same
+rows in one process. The model is a real XGBoost booster (`--trees` trees of depth 6) served by Kiln's
+built-in XGBoost image, as a SageMaker user would batch-score it.
+
+Systems, timed round by round (interleaved), medians reported:
+
+  in-process predict      `booster.predict(DMatrix(X))` on the rows already parsed into float32: the
+                          strict limit ("the model's predict on the same rows, in one process")
+  in-process csv+predict  the same plus reading the CSV with pyarrow (what a scoring script does)
+  kiln transform          one instance (ml.m5.xlarge), MultiRecord batches of `--payload-mb`, up to
+                          `--concurrent` requests in flight. Two timings: the transform phase
+                          (TransformStartTime -> TransformEndTime, model server already up) and the
+                          whole job as the client sees it (CreateTransformJob -> Completed)
+
+The ratio line divides Kiln's rows/s by in-process predict's (goal: >= 0.8 with one instance). The
+outputs are checked against the in-process predictions (same float32 parse, 1e-5 tolerance).
+
+    python benchmarks/batch_transform.py [--rows 1000000] [--rounds 3] [--payload-mb 6] [--concurrent 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+import xgboost as xgb
+from botocore.config import Config
+
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+ROLE = "arn:aws:iam::123456789012:role/KilnExecutionRole"
+BUCKET = "bench-transform"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_model(features: int, trees: int, work: Path) -> tuple[xgb.Booster, bytes]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50_000, features)).astype(np.float32)
+    y = np.sin(x[:, 0]) + x[:, 1] * x[:, 2] + rng.normal(scale=0.1, size=len(x))
+    booster = xgb.train({"objective": "reg:squarederror", "max_depth": 6, "eta": 0.1}, xgb.DMatrix(x, label=y), trees)
+    path = work / "xgboost-model"
+    booster.save_model(str(path.with_suffix(".json")))
+    path.with_suffix(".json").rename(path)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(path, arcname="xgboost-model")
+    return booster, buf.getvalue()
+
+
+def make_csv(rows: int, features: int, path: Path) -> None:
+    rng = np.random.default_rng(1)
+    with open(path, "w") as f:
+        for start in range(0, rows, 100_000):
+            block = rng.normal(size=(min(100_000, rows - start), features))
+            np.savetxt(f, block, delimiter=",", fmt="%.4f")
+
+
+def read_csv(path: Path) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(autogenerate_column_names=True))
+    table = table.cast(pa.schema([(n, pa.float32()) for n in table.column_names]))
+    return np.column_stack([c.to_numpy() for c in table.columns])
+
+
+class Server:
+    def __init__(self, work: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(work / "server.log", "ab")  # noqa: SIM115 - lives as long as the server
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
+        self.proc = subprocess.Popen([sys.executable, "-m", "kiln", "server", "--port", str(self.port),
+                                      "--data-dir", str(work / "data"), "--log-level", "warning"],
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("kiln server did not start") from None
+                time.sleep(0.2)
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="kiln",
+                            aws_secret_access_key="kiln",
+                            config=Config(retries={"max_attempts": 1}, read_timeout=600))
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def run_job(sm: Any, name: str, args: argparse.Namespace) -> tuple[float, float]:
+    """(transform-phase seconds, whole-job seconds as the client sees it)."""
+    started = time.perf_counter()
+    sm.create_transform_job(
+        TransformJobName=name, ModelName="bench-xgb", BatchStrategy="MultiRecord", MaxPayloadInMB=args.payload_mb,
+        MaxConcurrentTransforms=args.concurrent,
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/input/"}},
+                        "ContentType": "text/csv", "SplitType": "Line"},
+        TransformOutput={"S3OutputPath": f"s3://{BUCKET}/output/{name}", "AssembleWith": "Line", "Accept": "text/csv"},
+        TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1})
+    while True:
+        desc = sm.describe_transform_job(TransformJobName=name)
+        if desc["TransformJobStatus"] != "InProgress":
+            break
+        time.sleep(0.05)
+    whole = time.perf_counter() - started
+    if desc["TransformJobStatus"] != "Completed":
+        raise RuntimeError(f"{name}: {desc['TransformJobStatus']}: {desc.get('FailureReason')}")
+    phase = (desc["TransformEndTime"] - desc["TransformStartTime"]).total_seconds()
+    return phase, whole
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--features", type=int, default=10)
+    ap.add_argument("--trees", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--payload-mb", type=int, default=6)
+    ap.add_argument("--concurrent", type=int, default=4)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kiln-bench-transform-") as tmp:
+        work = Path(tmp)
+        booster, archive = make_model(args.features, args.trees, work)
+        csv_path = work / "input.csv"
+        make_csv(args.rows, args.features, csv_path)
+        x = read_csv(csv_path)
+        print(f"{args.rows:,} rows x {args.features} features, {csv_path.stat().st_size / 1e6:.0f} MB CSV; XGBoost "
+              f"{args.trees} trees depth 6; {os.cpu_count()} CPUs", flush=True)
+        server = Server(work)
+        try:
+            s3, sm = server.client("s3"), server.client("sagemaker")
+            s3.create_bucket(Bucket=BUCKET)
+            s3.put_object(Bucket=BUCKET, Key="model/model.tar.gz", Body=archive)
+            s3.upload_file(str(csv_path), BUCKET, "input/input.csv")
+            sm.create_model(ModelName="bench-xgb", ExecutionRoleArn=ROLE, PrimaryContainer={
+                "Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model/model.tar.gz"})
+            run_job(sm, "warmup", args)  # unpacks the model into the cache once; not timed
+            times: dict[str, list[float]] = {"predict": [], "csv+predict": [], "phase": [], "whole": []}
+            expected = None
+            for r in range(args.rounds):
+                t = time.perf_counter()
+                expected = booster.predict(xgb.DMatrix(x))
+                times["predict"].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                booster.predict(xgb.DMatrix(read_csv(csv_path)))
+                times["csv+predict"].append(time.perf_counter() - t)
+                phase, whole = run_job(sm, f"round-{r}", args)
+                times["phase"].append(phase)
+                times["whole"].append(whole)
+                print(f"round {r}: predict {times['predict'][-1]:.2f}s  csv+predict {times['csv+predict'][-1]:.2f}s  "
+                      f"transform phase {phase:.2f}s  whole job {whole:.2f}s", flush=True)
+            body = s3.get_object(Bucket=BUCKET, Key="output/round-0/input.csv.out")["Body"].read()
+            got = np.array(body.split(), dtype=np.float32)
+            assert expected is not None and len(got) == args.rows, (len(got), args.rows)
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+        finally:
+            server.stop()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rate = {k: args.rows / v for k, v in med.items()}
+    print(f"\nmedians of {args.rounds} rounds (rows/s):")
+    print(f"  in-process predict       {rate['predict']:>12,.0f}   ({med['predict']:.2f} s)")
+    print(f"  in-process csv+predict   {rate['csv+predict']:>12,.0f}   ({med['csv+predict']:.2f} s)")
+    print(f"  kiln transform phase     {rate['phase']:>12,.0f}   ({med['phase']:.2f} s)")
+    print(f"  kiln whole job           {rate['whole']:>12,.0f}   ({med['whole']:.2f} s, model server start included)")
+    print(f"ratio kiln transform / in-process predict: {rate['phase'] / rate['predict']:.2f} "
+          f"(whole job: {rate['whole'] / rate['predict']:.2f}; "
+          f"vs csv+predict: {rate['phase'] / rate['csv+predict']:.2f})  [goal >= 0.8]")
+    print("outputs match in-process predictions: yes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
