@@ -201,6 +201,10 @@ def test_throttling_beyond_max_concurrency(server: ServerProcess) -> None:
     assert err.value.response["Error"]["Code"] == "ValidationError"
     assert "maximum allowed payload size of 4194304 bytes" in err.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as err:
+        rt.invoke_endpoint_with_response_stream(EndpointName=name, ContentType="application/json", Body=b"[]")
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    assert "not supported for serverless" in err.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as err:
         client(server, "sagemaker").update_endpoint_weights_and_capacities(
             EndpointName=name, DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 2}])
     assert "serverless" in err.value.response["Error"]["Message"]

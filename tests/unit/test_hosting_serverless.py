@@ -251,3 +251,21 @@ def test_update_endpoint_between_serverless_and_instances(world: Any) -> None:
             await reconciler.stop()
 
     asyncio.run(scenario())
+
+
+def test_cold_start_wait_is_bounded() -> None:
+    from kiln.services.hosting.serverless import ServerlessGate
+
+    async def scenario() -> None:
+        demands: list[int] = []
+        gate = ServerlessGate("ep", "AllTraffic", 1024, 1, 0, lambda: demands.append(1))
+        gate.admit()
+        assert demands == [1]  # no replica: demand raised
+        t0 = time.monotonic()
+        with pytest.raises(NotReady, match="invocation timeout"):
+            await gate.ready(time.monotonic() + 0.1)
+        assert 0.09 < time.monotonic() - t0 < 2
+        gate.leave(0.0)
+        assert gate.inflight == 0
+
+    asyncio.run(scenario())
