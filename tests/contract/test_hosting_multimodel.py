@@ -69,13 +69,14 @@ def _bucket(s3: Any) -> None:
         pass
 
 
-def deploy_mme(sm: Any, s3: Any, ep: str, *, budget_models: float, count: int = 1) -> str:
+def deploy_mme(sm: Any, s3: Any, ep: str, *, budget_models: float, count: int = 1, **container: Any) -> str:
     """A multi-model endpoint whose replicas may hold about `budget_models` models; returns the prefix key."""
     _bucket(s3)
     prefix = f"mme/{ep}/"
     env = {"SAGEMAKER_PROGRAM": "inference.py", "KILN_MULTIMODEL_MEMORY_MB": f"{budget_models * FOOTPRINT / 2**20:.6f}"}
     sm.create_model(ModelName=ep, ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": IMAGE, "Mode": "MultiModel", "ModelDataUrl": f"s3://{BUCKET}/{prefix}", "Environment": env})
+        "Image": IMAGE, "Mode": "MultiModel", "ModelDataUrl": f"s3://{BUCKET}/{prefix}", "Environment": env,
+        **container})
     sm.create_endpoint_config(EndpointConfigName=ep, ProductionVariants=[variant("AllTraffic", ep, count)])
     sm.create_endpoint(EndpointName=ep, EndpointConfigName=ep)
     assert wait_endpoint(sm, ep)["EndpointStatus"] == "InService"
@@ -261,7 +262,7 @@ def test_the_container_api_and_a_load_past_the_invocation_timeout(kiln_server: A
                                                                   unique_name: str) -> None:
     sm, s3, rt = (aws_client(s) for s in ("sagemaker", "s3", "sagemaker-runtime"))
     ep = unique_name
-    prefix = deploy_mme(sm, s3, ep, budget_models=1.5)
+    prefix = deploy_mme(sm, s3, ep, budget_models=1.5, MultiModelConfig={"ModelCacheSetting": "Disabled"})
     s3.put_object(Bucket=BUCKET, Key=f"{prefix}slow.tar.gz", Body=artifact("slow", slow=b"3"))
     s3.put_object(Bucket=BUCKET, Key=f"{prefix}quick.tar.gz", Body=artifact("quick"))
     runtime = kiln_server.platform.hosting.runtime
@@ -316,5 +317,15 @@ def test_the_container_api_and_a_load_past_the_invocation_timeout(kiln_server: A
         assert [m["modelName"] for m in c.get("/models").json()["models"]] == [
             next(iter(next(rep.loaded for rep in mm.replicas.values() if rep.key[2] == ep)))]
         assert c.get(f"/models/{name}").status_code == 404  # slow went
-    sm.delete_endpoint(EndpointName=ep)
-    wait_gone(sm, ep)
+    assert not (models_dir / name).exists()  # ModelCacheSetting Disabled: its files left the disk too
+    assert (models_dir / next(iter(next(rep.loaded for rep in mm.replicas.values() if rep.key[2] == ep)))).is_dir()
+    grace, mm.cache_grace = mm.cache_grace, 0.2
+    try:
+        sm.delete_endpoint(EndpointName=ep)
+        wait_gone(sm, ep)
+        deadline = time.time() + 30
+        while models_dir.exists():  # the endpoint's model cache goes with its last replica
+            assert time.time() < deadline, f"{models_dir} is still there"
+            time.sleep(0.1)
+    finally:
+        mm.cache_grace = grace

@@ -95,9 +95,12 @@ class MultiModelHosting:
         self.metrics.loaded_counts = self.loaded_counts
         self.replicas: dict[str, MultiModelReplica] = {}
         self._downloads: dict[Path, asyncio.Future[None]] = {}
+        self._dirs: dict[str, Path] = {}  # replica id -> its endpoint's model cache, from prepare to unregister
+        self._cleanups: set[asyncio.Future[None]] = set()
+        self.cache_grace = 60.0  # seconds an endpoint's model cache outlives its last replica (a replacement reuses it)
 
     # -- replicas (the launcher's hooks) ---------------------------------------------------------------
-    def prepare(self, account: str, region: str, endpoint: str, instance_type: str,
+    def prepare(self, replica_id: str, account: str, region: str, endpoint: str, instance_type: str,
                 container: dict[str, Any]) -> tuple[Path, dict[str, str]]:
         """The endpoint's model cache directory and the environment a multi-model replica runs with.
         Raises ValueError (a reason fit for FailureReason)."""
@@ -109,6 +112,7 @@ class MultiModelHosting:
         budget = memory_budget(instance_type, env_in)
         models_dir = artifacts.endpoint_dir(self.cache_root, account, region, endpoint, prefix)
         models_dir.mkdir(parents=True, exist_ok=True)
+        self._dirs[replica_id] = models_dir
         return models_dir, {"SAGEMAKER_MULTI_MODEL": "true", "KILN_MULTIMODEL_MEMORY_BYTES": str(budget)}
 
     def register(self, replica_id: str, key: VariantKey, container: dict[str, Any], models_dir: Path,
@@ -122,6 +126,18 @@ class MultiModelHosting:
         if rep is not None:
             for fut in rep.loading.values():
                 fut.cancel()
+        models_dir = self._dirs.pop(replica_id, None)
+        if models_dir is not None and models_dir not in self._dirs.values():
+            with contextlib.suppress(RuntimeError):  # no loop: the server is going down, the files stay
+                asyncio.get_running_loop().call_later(self.cache_grace, self._drop_cache, models_dir)
+
+    def _drop_cache(self, models_dir: Path) -> None:
+        """The endpoint's model cache, once no replica (running or starting) uses it."""
+        if models_dir not in self._dirs.values() and not any(p.parent == models_dir for p in self._downloads):
+            LOG.info("removing the multi-model cache %s (no replica uses it)", models_dir)
+            task = asyncio.ensure_future(asyncio.to_thread(artifacts.remove, models_dir))
+            self._cleanups.add(task)
+            task.add_done_callback(self._cleanups.discard)
 
     def serves(self, variant: VariantRoute) -> bool:
         """Whether the variant runs a multi-model container (its replicas registered here)."""

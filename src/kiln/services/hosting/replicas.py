@@ -195,7 +195,7 @@ class LocalProcessLauncher:
         models_dir, multi_env = None, {}
         if multi:  # the endpoint's model cache, seen as /opt/ml/models
             try:
-                models_dir, multi_env = self.multimodel.prepare(spec.scope.account_id, spec.scope.region,
+                models_dir, multi_env = self.multimodel.prepare(replica.id, spec.scope.account_id, spec.scope.region,
                                                                 spec.endpoint, spec.instance_type, container)
             except ValueError as exc:
                 raise ReplicaStartError(str(exc), retryable=False) from exc
