@@ -29,13 +29,17 @@ import json, os, time
 import numpy as np
 
 def model_fn(model_dir):
+    if os.path.exists(os.path.join(model_dir, "broken")):
+        raise RuntimeError("this model is broken on purpose")
     if os.path.exists(os.path.join(model_dir, "slow")):
         time.sleep(float(open(os.path.join(model_dir, "slow")).read()))
     return {"w": np.load(os.path.join(model_dir, "weights.npy")),
             "tag": open(os.path.join(model_dir, "tag.txt")).read()}
 
 def input_fn(body, content_type):
-    return np.array(json.loads(body)["inputs"], dtype=float)
+    doc = json.loads(body)
+    time.sleep(doc.get("sleep", 0))
+    return np.array(doc["inputs"], dtype=float)
 
 def predict_fn(data, model):
     return {"tag": model["tag"], "scores": (data @ model["w"][: data.shape[1]]).tolist(), "pid": os.getpid()}
@@ -200,6 +204,14 @@ def test_load_on_first_use_lru_eviction_add_while_running_and_errors(kiln_server
     assert f'kiln_endpoint_loaded_models{{account="{ACCOUNT}",region="{REGION}",endpoint="{ep}",' \
            f'variant="AllTraffic"}} 3' in text
 
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}broken.tar.gz", Body=artifact("broken", broken=b"1"))
+    with pytest.raises(ClientError) as err:
+        invoke(rt, ep, "broken.tar.gz")  # its model_fn raises: the container answers the load with 500
+    e = err.value.response["Error"]
+    assert e["Code"] == "ModelError" and "this model is broken on purpose" in e["Message"]
+    assert err.value.response["OriginalStatusCode"] == 500
+    assert invoke(rt, ep, "d.tar.gz")["tag"] == "d"  # the others serve on
+
     sm.delete_endpoint(EndpointName=ep)
     wait_gone(sm, ep)
     assert not any(rep.key[2] == ep for rep in mm.replicas.values())
@@ -329,3 +341,23 @@ def test_the_container_api_and_a_load_past_the_invocation_timeout(kiln_server: A
             time.sleep(0.1)
     finally:
         mm.cache_grace = grace
+
+
+def test_a_hot_model_spreads_to_an_idle_instance(kiln_server: Any, aws_client: Any, unique_name: str) -> None:
+    sm, s3, rt = (aws_client(s) for s in ("sagemaker", "s3", "sagemaker-runtime"))
+    ep = unique_name
+    prefix = deploy_mme(sm, s3, ep, budget_models=4, count=2)
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}hot.tar.gz", Body=artifact("hot"))
+    assert invoke(rt, ep, "hot.tar.gz")["tag"] == "hot"
+    assert sorted(len(names) for names in listings(kiln_server, ep)) == [0, 1]  # one instance holds it
+
+    def slow(_: int) -> str:
+        out = rt.invoke_endpoint(EndpointName=ep, ContentType="application/json", TargetModel="hot.tar.gz",
+                                 Body=json.dumps({"inputs": [[1.0]], "sleep": 0.2}))
+        return str(json.loads(out["Body"].read())["tag"])
+
+    with ThreadPoolExecutor(10) as pool:
+        assert list(pool.map(slow, range(30))) == ["hot"] * 30
+    assert [len(names) for names in listings(kiln_server, ep)] == [1, 1]  # requests queued: the other loaded it
+    sm.delete_endpoint(EndpointName=ep)
+    wait_gone(sm, ep)

@@ -2,7 +2,8 @@
 S3 prefix): InvokeEndpoint with `TargetModel` on the server's event loop.
 
 Per request: (1) the replica: one that already holds (or is loading) the target model, the least busy
-of them; else power of two choices over all. (2) On a miss: download `<prefix><TargetModel>` into the
+of them (a model with `HOT` requests queued on its replica is loaded on an idle one too); else power
+of two choices over all. (2) On a miss: download `<prefix><TargetModel>` into the
 endpoint's model cache on this machine (once; every replica sees it at `/opt/ml/models/<name>/model`),
 then `POST /models` on the replica; a 507 (the container's memory budget is full) unloads the replica's
 least recently used model (`DELETE /models/<name>`, models with requests in flight last) and tries
@@ -44,6 +45,7 @@ from kiln.services.s3.store import ObjectStore
 
 LOG = logging.getLogger(__name__)
 LOAD_TIMEOUT = 360.0  # SageMaker keeps loading a model for up to 360 s
+HOT = 4  # requests of one model queued on its replica before an idle replica loads it too
 ModelError = errors.error("ModelError", 424)
 ServiceUnavailable = errors.error("ServiceUnavailable", 503, sender_fault=False)
 ModelNotReady = errors.error("ModelNotReadyException", 429)
@@ -194,14 +196,23 @@ class MultiModelHosting:
         raise AssertionError("unreachable")
 
     def _choose(self, variant: VariantRoute, name: str, exclude: ReplicaTarget | None) -> ReplicaTarget | None:
+        """A replica holding the model, the least busy; a hot model (HOT requests of it queued there) also
+        spreads to an idle replica. Else power of two choices over all."""
         best: ReplicaTarget | None = None
+        idle: ReplicaTarget | None = None
         for r in variant.replicas:
             rep = self.replicas.get(r.id)
-            if r is exclude or rep is None or (name not in rep.loaded and name not in rep.loading):
+            if r is exclude or rep is None:
+                continue
+            if name not in rep.loaded and name not in rep.loading:
+                if r.inflight == 0:
+                    idle = r
                 continue
             if best is None or r.inflight < best.inflight:
                 best = r
         if best is not None:
+            if idle is not None and self.replicas[best.id].inflight.get(name, 0) >= HOT:
+                return idle
             return best
         candidates = [r for r in variant.replicas if r.id in self.replicas and r is not exclude]
         if not candidates:
