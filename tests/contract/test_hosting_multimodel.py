@@ -361,3 +361,40 @@ def test_a_hot_model_spreads_to_an_idle_instance(kiln_server: Any, aws_client: A
     assert [len(names) for names in listings(kiln_server, ep)] == [1, 1]  # requests queued: the other loaded it
     sm.delete_endpoint(EndpointName=ep)
     wait_gone(sm, ep)
+
+
+def test_built_in_xgboost_models_behind_one_endpoint(kiln_server: Any, aws_client: Any, unique_name: str) -> None:
+    """The service's own multi-model sample: the built-in XGBoost image, one `xgboost-model` per archive."""
+    import xgboost as xgb
+
+    sm, s3, rt = (aws_client(s) for s in ("sagemaker", "s3", "sagemaker-runtime"))
+    ep = unique_name
+    _bucket(s3)
+    prefix = f"mme-xgb/{ep}/"
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 3))
+    for name, sign in (("up", 1.0), ("down", -1.0)):
+        booster = xgb.train({"objective": "reg:squarederror", "max_depth": 2}, xgb.DMatrix(x, label=sign * x[:, 0]),
+                            num_boost_round=20)
+        raw = bytes(booster.save_raw("ubj"))
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            info = tarfile.TarInfo("xgboost-model")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+        s3.put_object(Bucket=BUCKET, Key=f"{prefix}{name}.tar.gz", Body=buf.getvalue())
+    sm.create_model(ModelName=ep, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1", "Mode": "MultiModel",
+        "ModelDataUrl": f"s3://{BUCKET}/{prefix}"})
+    sm.create_endpoint_config(EndpointConfigName=ep, ProductionVariants=[variant("AllTraffic", ep)])
+    sm.create_endpoint(EndpointName=ep, EndpointConfigName=ep)
+    assert wait_endpoint(sm, ep)["EndpointStatus"] == "InService"
+    scores = {}
+    for name in ("up", "down"):
+        out = rt.invoke_endpoint(EndpointName=ep, ContentType="text/csv", TargetModel=f"{name}.tar.gz",
+                                 Body=b"1.5,0,0")
+        assert out["ContentType"] == "text/csv"
+        scores[name] = float(out["Body"].read())
+    assert scores["up"] > 0.5 and scores["down"] < -0.5
+    sm.delete_endpoint(EndpointName=ep)
+    wait_gone(sm, ep)

@@ -17,6 +17,8 @@ Memory budget per replica: the instance type's memory (`kiln.core.instances`), o
 `KILN_HOSTING_MULTIMODEL_MEMORY_MB` (read when a replica starts): the container enforces it (507).
 `MultiModelConfig.ModelCacheSetting = Disabled`: an unloaded model's files leave the disk cache too.
 Artifacts added under the prefix later are found on first use: nothing is listed ahead of time.
+Replicas run Kiln's model server in multi-model mode (`kiln.serving.multimodel`), also for built-in
+algorithm images (XGBoost: the `xgboost-model` of each archive with the XGBoost framework's handlers).
 """
 
 from __future__ import annotations
