@@ -16,6 +16,10 @@ Systems, timed round by round (interleaved), medians reported:
 The ratio line divides Kiln's rows/s by in-process predict's (goal: >= 0.8 with one instance). The
 outputs are checked against the in-process predictions (same float32 parse, 1e-5 tolerance).
 
+"Where the time goes" splits one request's worth of rows: the built-in container's CSV parse, predict
+and CSV encode (its own functions, called in-process), and the Kiln server process's CPU seconds per
+job (reading and splitting the object, the HTTP hop, assembling and storing the output, the API).
+
     python benchmarks/batch_transform.py [--rows 1000000] [--rounds 3] [--payload-mb 6] [--concurrent 4]
 """
 
@@ -114,6 +118,32 @@ class Server:
             self.proc.kill()
 
 
+def container_split(booster: xgb.Booster, csv_path: Path, payload_mb: int) -> dict[str, float]:
+    """Seconds of the built-in container's parse / predict / encode for one payload of rows (median of 3)."""
+    from kiln.algorithms.xgboost import serve
+
+    with open(csv_path, "rb") as f:
+        body = f.read(payload_mb * 1024 * 1024)
+    body = body[:body.rfind(b"\n") + 1]
+    runs: dict[str, list[float]] = {"parse": [], "predict": [], "encode": []}
+    for _ in range(3):
+        t0 = time.perf_counter()
+        dmatrix = serve.parse_payload(body, "text/csv")
+        t1 = time.perf_counter()
+        predictions = serve.predict(booster, dmatrix)
+        t2 = time.perf_counter()
+        serve.encode(predictions, "text/csv", booster, batch=True, selected=None)
+        t3 = time.perf_counter()
+        for key, value in (("parse", t1 - t0), ("predict", t2 - t1), ("encode", t3 - t2)):
+            runs[key].append(value)
+    return {"rows": body.count(b"\n"), **{k: statistics.median(v) for k, v in runs.items()}}
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_job(sm: Any, name: str, args: argparse.Namespace) -> tuple[float, float]:
     """(transform-phase seconds, whole-job seconds as the client sees it)."""
     started = time.perf_counter()
@@ -128,7 +158,7 @@ def run_job(sm: Any, name: str, args: argparse.Namespace) -> tuple[float, float]
         desc = sm.describe_transform_job(TransformJobName=name)
         if desc["TransformJobStatus"] != "InProgress":
             break
-        time.sleep(0.05)
+        time.sleep(0.1)
     whole = time.perf_counter() - started
     if desc["TransformJobStatus"] != "Completed":
         raise RuntimeError(f"{name}: {desc['TransformJobStatus']}: {desc.get('FailureReason')}")
@@ -162,7 +192,8 @@ def main() -> int:
             sm.create_model(ModelName="bench-xgb", ExecutionRoleArn=ROLE, PrimaryContainer={
                 "Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model/model.tar.gz"})
             run_job(sm, "warmup", args)  # unpacks the model into the cache once; not timed
-            times: dict[str, list[float]] = {"predict": [], "csv+predict": [], "phase": [], "whole": []}
+            times: dict[str, list[float]] = {"predict": [], "csv+predict": [], "phase": [], "whole": [],
+                                             "server_cpu": []}
             expected = None
             for r in range(args.rounds):
                 t = time.perf_counter()
@@ -171,7 +202,9 @@ def main() -> int:
                 t = time.perf_counter()
                 booster.predict(xgb.DMatrix(read_csv(csv_path)))
                 times["csv+predict"].append(time.perf_counter() - t)
+                cpu = cpu_seconds(server.proc.pid)
                 phase, whole = run_job(sm, f"round-{r}", args)
+                times["server_cpu"].append(cpu_seconds(server.proc.pid) - cpu)
                 times["phase"].append(phase)
                 times["whole"].append(whole)
                 print(f"round {r}: predict {times['predict'][-1]:.2f}s  csv+predict {times['csv+predict'][-1]:.2f}s  "
@@ -180,6 +213,7 @@ def main() -> int:
             got = np.array(body.split(), dtype=np.float32)
             assert expected is not None and len(got) == args.rows, (len(got), args.rows)
             np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+            split = container_split(booster, csv_path, args.payload_mb)
         finally:
             server.stop()
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -193,6 +227,11 @@ def main() -> int:
           f"(whole job: {rate['whole'] / rate['predict']:.2f}; "
           f"vs csv+predict: {rate['phase'] / rate['csv+predict']:.2f})  [goal >= 0.8]")
     print("outputs match in-process predictions: yes")
+    per = args.rows / split["rows"]
+    print(f"\nwhere the time goes, per {args.rows:,} rows ({per:.0f} requests of {split['rows']:,} rows):")
+    print(f"  container: CSV parse {split['parse'] * per:.2f} s, predict {split['predict'] * per:.2f} s, "
+          f"CSV encode {split['encode'] * per:.2f} s (one process, in-process timing)")
+    print(f"  kiln server process: {med['server_cpu']:.2f} CPU s per job")
     return 0
 
 
