@@ -398,3 +398,23 @@ def test_built_in_xgboost_models_behind_one_endpoint(kiln_server: Any, aws_clien
     assert scores["up"] > 0.5 and scores["down"] < -0.5
     sm.delete_endpoint(EndpointName=ep)
     wait_gone(sm, ep)
+
+
+@pytest.mark.parametrize(("container", "reason"), [
+    ({}, "A MultiModel container needs ModelDataUrl to be an S3 prefix"),
+    ({"ModelDataUrl": f"s3://{BUCKET}/mme-bad/", "Environment": {"KILN_MULTIMODEL_MEMORY_MB": "lots"}},
+     "KILN_MULTIMODEL_MEMORY_MB='lots': the multi-model memory budget must be a positive number of MB."),
+])
+def test_a_multi_model_container_that_cannot_run_fails_its_endpoint(kiln_server: Any, aws_client: Any,
+                                                                     unique_name: str, container: dict[str, Any],
+                                                                     reason: str) -> None:
+    sm = aws_client("sagemaker")
+    ep = unique_name
+    sm.create_model(ModelName=ep, ExecutionRoleArn=ROLE,
+                    PrimaryContainer={"Image": IMAGE, "Mode": "MultiModel", **container})
+    sm.create_endpoint_config(EndpointConfigName=ep, ProductionVariants=[variant("AllTraffic", ep)])
+    sm.create_endpoint(EndpointName=ep, EndpointConfigName=ep)
+    desc = wait_endpoint(sm, ep)
+    assert desc["EndpointStatus"] == "Failed" and reason in desc["FailureReason"]
+    sm.delete_endpoint(EndpointName=ep)
+    wait_gone(sm, ep)
