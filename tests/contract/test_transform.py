@@ -245,6 +245,9 @@ def test_validation_errors(aws_client: Any, model: str, unique_name: str) -> Non
         ({"TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 0}}, "ValidationException",
          "transformResources.instanceCount"),
         ({"BatchStrategy": "Lots"}, "ValidationException", "batchStrategy"),
+        ({"DataCaptureConfig": {"DestinationS3Uri": out}}, "ValidationException", "DataCaptureConfig"),
+        ({"TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "AugmentedManifestFile", "S3Uri": uri}}}},
+         "ValidationException", "AugmentedManifestFile"),
         ({"TransformOutput": {"S3OutputPath": "https://example.com/out"}}, "ValidationException",
          "transformOutput.s3OutputPath"),
     ]

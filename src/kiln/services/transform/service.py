@@ -34,6 +34,9 @@ def check_spec(request: dict[str, Any]) -> None:
     if source["S3DataType"] not in ("S3Prefix", "ManifestFile"):
         raise InvalidInput(f"S3DataType {source['S3DataType']} is not supported by Kiln's batch transform "
                            "(use S3Prefix or ManifestFile).")
+    if request.get("DataCaptureConfig"):
+        raise InvalidInput("DataCaptureConfig is not supported by Kiln's batch transform yet: create the job "
+                           "without it.")
     payload = request.get("MaxPayloadInMB")
     concurrent = request.get("MaxConcurrentTransforms")
     if payload is not None and payload > MAX_PAYLOAD_MB:
