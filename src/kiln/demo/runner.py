@@ -150,6 +150,8 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
              "train_xgboost.py", work, env)
         _run("4. Feature Store: the seed's feature group, ingest, online read, Athena, a point-in-time training set",
              "feature_store.py", work, env)
+        _run("5. Serverless inference: the seed's ServerlessInferenceConfig deploy; no process while idle, "
+             "cold start, then warm", "serverless.py", work, env)
         _summary(server.url)
         console.rule("[bold green]Demo finished")
         return 0
