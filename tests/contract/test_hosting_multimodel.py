@@ -418,3 +418,26 @@ def test_a_multi_model_container_that_cannot_run_fails_its_endpoint(kiln_server:
     assert desc["EndpointStatus"] == "Failed" and reason in desc["FailureReason"]
     sm.delete_endpoint(EndpointName=ep)
     wait_gone(sm, ep)
+
+
+def test_an_instance_that_dies_takes_its_models_with_it(kiln_server: Any, aws_client: Any, unique_name: str) -> None:
+    import os
+    import signal
+
+    sm, s3, rt = (aws_client(s) for s in ("sagemaker", "s3", "sagemaker-runtime"))
+    ep = unique_name
+    prefix = deploy_mme(sm, s3, ep, budget_models=4, count=2)
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}a.tar.gz", Body=artifact("a"))
+    first = invoke(rt, ep, "a.tar.gz")
+    os.kill(first["pid"], signal.SIGKILL)
+    second = invoke(rt, ep, "a.tar.gz")  # the other instance loads it (a retry, or the dead one is already gone)
+    assert second["tag"] == "a" and second["pid"] != first["pid"]
+    deadline = time.time() + 120
+    while len(listings(kiln_server, ep)) < 2:  # the dead instance is replaced, with nothing loaded
+        assert time.time() < deadline, "the instance was not replaced"
+        time.sleep(0.2)
+    assert sorted(len(names) for names in listings(kiln_server, ep)) == [0, 1]
+    mm = kiln_server.platform.hosting.multimodel
+    assert sum(1 for rep in mm.replicas.values() if rep.key[2] == ep) == 2
+    sm.delete_endpoint(EndpointName=ep)
+    wait_gone(sm, ep)

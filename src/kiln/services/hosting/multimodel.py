@@ -126,10 +126,9 @@ class MultiModelHosting:
                                                       container_models, cache)
 
     def unregister(self, replica_id: str) -> None:
-        rep = self.replicas.pop(replica_id, None)
-        if rep is not None:
-            for fut in rep.loading.values():
-                fut.cancel()
+        """The replica stopped. Loads in flight on it fail on their own (its connections are closed), and
+        their requests go to another instance."""
+        self.replicas.pop(replica_id, None)
         models_dir = self._dirs.pop(replica_id, None)
         if models_dir is not None and models_dir not in self._dirs.values():
             with contextlib.suppress(RuntimeError):  # no loop: the server is going down, the files stay
