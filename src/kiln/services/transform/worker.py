@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiln.core.errors import DomainError
 from kiln.services.hosting.upstream import UpstreamError, UpstreamTimeout
 from kiln.services.s3.store import ObjectStore
 from kiln.services.transform import records
@@ -132,7 +133,11 @@ class InstanceWorker:
 
     async def _feed(self, source: InputFile, out: _Output, tasks: set[asyncio.Task[None]]) -> int:
         s = self.settings
-        opened = await asyncio.to_thread(self._open, source)
+        try:
+            raw = await asyncio.to_thread(self.objects.open, source.bucket, source.key)
+        except DomainError as exc:  # deleted since the job listed it
+            raise RecordFailed(CLIENT_FAILURE, [f"{source.label}: Unable to download the input: {exc}"]) from None
+        opened = records.open_input(raw, s.compression)
         count = 0
         try:
             it = records.batches(opened, s.split_type, s.batch_strategy == "MultiRecord", s.max_payload_bytes,
@@ -155,10 +160,7 @@ class InstanceWorker:
                     task.add_done_callback(tasks.discard)
                     count += 1
         finally:
-            await asyncio.to_thread(opened.close)
-
-    def _open(self, source: InputFile) -> Any:
-        return records.open_input(self.objects.open(source.bucket, source.key), self.settings.compression)
+            await asyncio.to_thread(_close, opened, raw)  # a GzipFile leaves its source open
 
     async def _invoke(self, source: InputFile, out: _Output, batch: records.Batch) -> None:
         try:
@@ -244,6 +246,11 @@ class InstanceWorker:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(out.path)
+
+
+def _close(*streams: Any) -> None:
+    for stream in streams:
+        stream.close()
 
 
 def _append(path: Path, chunks: list[bytes]) -> int:
