@@ -15,7 +15,7 @@ Figures:
                  ModelCacheHit, next to an ideal LRU cache of the same capacity replaying the same
                  trace in one process.
 
-Usage: python benchmarks/serving_multimodel.py [--models 200] [--requests 3000] [--concurrency 16]
+Usage: python benchmarks/serving_multimodel.py [--models 200] [--requests 3000] [--concurrency 16] [--instances 1]
 """
 
 from __future__ import annotations
@@ -104,10 +104,11 @@ def wait_in_service(sm: Any, name: str, timeout: float = 300) -> None:
     raise RuntimeError(f"endpoint {name} did not come up")
 
 
-def deploy(sm: Any, name: str, container: dict[str, Any]) -> None:
+def deploy(sm: Any, name: str, container: dict[str, Any], instances: int = 1) -> None:
     sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer=container)
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.xlarge"}])
+        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": instances,
+        "InstanceType": "ml.m5.xlarge"}])
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     wait_in_service(sm, name)
 
@@ -185,6 +186,8 @@ def main() -> int:
     parser.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent s (P(rank k) ~ 1/k^s)")
     parser.add_argument("--cold", type=int, default=20, help="distinct models timed for the cold load")
     parser.add_argument("--warm", type=int, default=500, help="sequential requests timed for the warm hit")
+    parser.add_argument("--instances", type=int, default=1, help="instances of the Zipf endpoint (each with the "
+                        "budget; the ideal LRU then holds as many models as all of them)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="kiln-bench-mme-"))
@@ -233,8 +236,8 @@ def run(args: argparse.Namespace, url: str) -> int:
     container = {"Image": IMAGE, "Mode": "MultiModel", "ModelDataUrl": f"s3://{BUCKET}/mme/",
                  "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "KILN_MULTIMODEL_MEMORY_MB": f"{budget_mb:.6f}"}}
     t0 = time.perf_counter()
-    for endpoint in ("bench-mme", "bench-mme-zipf"):
-        deploy(sm, endpoint, container)
+    deploy(sm, "bench-mme", container)
+    deploy(sm, "bench-mme-zipf", container, args.instances)
     deploy(sm, "bench-single", {"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/single/model.tar.gz",
                                 "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
                                                 "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}})
@@ -258,7 +261,7 @@ def run(args: argparse.Namespace, url: str) -> int:
     time.sleep(2.5)  # the metrics flush (1 s here)
     after = cache_stats(cw, "bench-mme-zipf")
     hits, count = after[0] - before[0], after[1] - before[1]
-    ideal = lru_hit_rate(trace, capacity)
+    ideal = lru_hit_rate(trace, capacity * args.instances)
 
     print()
     print(f"{'':32} {'median ms':>10} {'p90/p99 ms':>11}")
@@ -267,11 +270,12 @@ def run(args: argparse.Namespace, url: str) -> int:
     print(f"{'same model, single-model endpoint':32} {statistics.median(single):10.2f} {pct(single, 0.99):11.2f}  "
           f"(p99)")
     print()
-    print(f"zipf s={args.zipf}: {args.requests} requests over {n} models at concurrency {args.concurrency}: "
+    print(f"zipf s={args.zipf}: {args.requests} requests over {n} models at concurrency {args.concurrency}, "
+          f"{args.instances} instance(s): "
           f"{args.requests / seconds:.0f} req/s, median {statistics.median(latencies):.2f} ms, "
           f"p99 {pct(latencies, 0.99):.2f} ms")
     print(f"cache hit rate (CloudWatch ModelCacheHit): {hits / count if count else float('nan'):.3f} "
-          f"({int(hits)}/{int(count)}); ideal LRU of {capacity} models on the same trace: {ideal:.3f}")
+          f"({int(hits)}/{int(count)}); ideal LRU of {capacity * args.instances} models on the same trace: {ideal:.3f}")
     for endpoint in ("bench-mme", "bench-mme-zipf", "bench-single"):
         sm.delete_endpoint(EndpointName=endpoint)
     return 0
