@@ -152,6 +152,8 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
              "feature_store.py", work, env)
         _run("5. Serverless inference: the seed's ServerlessInferenceConfig deploy; no process while idle, "
              "cold start, then warm", "serverless.py", work, env)
+        _run("6. Multi-model endpoint: the seed's MultiDataModel, add_model while serving, 32 models on one fleet",
+             "multi_model.py", work, env)
         _summary(server.url)
         console.rule("[bold green]Demo finished")
         return 0
