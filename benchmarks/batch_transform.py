@@ -13,6 +13,10 @@ Systems, timed round by round (interleaved), medians reported:
                           (TransformStartTime -> TransformEndTime, model server already up) and the
                           whole job as the client sees it (CreateTransformJob -> Completed)
 
+`--container script` serves the same booster in script mode instead (the XGBoost framework image with
+an inference.py whose input_fn/output_fn read and write CSV with pyarrow): the same transform
+machinery with a cheaper CSV codec in the container, which shows how much of the gap is the codec.
+
 The ratio line divides Kiln's rows/s by in-process predict's (goal: >= 0.8 with one instance). The
 outputs are checked against the in-process predictions (same float32 parse, 1e-5 tolerance).
 
@@ -47,6 +51,32 @@ from botocore.config import Config
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 ROLE = "arn:aws:iam::123456789012:role/KilnExecutionRole"
 BUCKET = "bench-transform"
+SCRIPT_INFERENCE = """
+import io, os
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import xgboost as xgb
+
+def model_fn(model_dir):
+    booster = xgb.Booster()
+    booster.load_model(os.path.join(model_dir, "xgboost-model"))
+    return booster
+
+def input_fn(body, content_type):
+    data = body.encode() if isinstance(body, str) else body
+    table = pacsv.read_csv(io.BytesIO(data), read_options=pacsv.ReadOptions(autogenerate_column_names=True))
+    table = table.cast(pa.schema([(n, pa.float32()) for n in table.column_names]))
+    return xgb.DMatrix(np.column_stack([c.to_numpy() for c in table.columns]))
+
+def predict_fn(data, model):
+    return model.predict(data, validate_features=False)
+
+def output_fn(prediction, accept):
+    out = io.BytesIO()
+    pacsv.write_csv(pa.table({"p": prediction}), out, write_options=pacsv.WriteOptions(include_header=False))
+    return out.getvalue(), "text/csv"
+"""
 
 
 def free_port() -> int:
@@ -55,7 +85,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def make_model(features: int, trees: int, work: Path) -> tuple[xgb.Booster, bytes]:
+def make_model(features: int, trees: int, work: Path, script: bool = False) -> tuple[xgb.Booster, bytes]:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(50_000, features)).astype(np.float32)
     y = np.sin(x[:, 0]) + x[:, 1] * x[:, 2] + rng.normal(scale=0.1, size=len(x))
@@ -66,6 +96,10 @@ def make_model(features: int, trees: int, work: Path) -> tuple[xgb.Booster, byte
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         tar.add(path, arcname="xgboost-model")
+        if script:
+            code = work / "inference.py"
+            code.write_text(SCRIPT_INFERENCE)
+            tar.add(code, arcname="code/inference.py")
     return booster, buf.getvalue()
 
 
@@ -174,23 +208,26 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--payload-mb", type=int, default=6)
     ap.add_argument("--concurrent", type=int, default=4)
+    ap.add_argument("--container", choices=("builtin", "script"), default="builtin")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kiln-bench-transform-") as tmp:
         work = Path(tmp)
-        booster, archive = make_model(args.features, args.trees, work)
+        booster, archive = make_model(args.features, args.trees, work, script=args.container == "script")
         csv_path = work / "input.csv"
         make_csv(args.rows, args.features, csv_path)
         x = read_csv(csv_path)
         print(f"{args.rows:,} rows x {args.features} features, {csv_path.stat().st_size / 1e6:.0f} MB CSV; XGBoost "
-              f"{args.trees} trees depth 6; {os.cpu_count()} CPUs", flush=True)
+              f"{args.trees} trees depth 6; {args.container} container; {os.cpu_count()} CPUs", flush=True)
         server = Server(work)
         try:
             s3, sm = server.client("s3"), server.client("sagemaker")
             s3.create_bucket(Bucket=BUCKET)
             s3.put_object(Bucket=BUCKET, Key="model/model.tar.gz", Body=archive)
             s3.upload_file(str(csv_path), BUCKET, "input/input.csv")
+            env = ({"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+                   if args.container == "script" else {})
             sm.create_model(ModelName="bench-xgb", ExecutionRoleArn=ROLE, PrimaryContainer={
-                "Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model/model.tar.gz"})
+                "Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model/model.tar.gz", "Environment": env})
             run_job(sm, "warmup", args)  # unpacks the model into the cache once; not timed
             times: dict[str, list[float]] = {"predict": [], "csv+predict": [], "phase": [], "whole": [],
                                              "server_cpu": []}
@@ -213,7 +250,7 @@ def main() -> int:
             got = np.array(body.split(), dtype=np.float32)
             assert expected is not None and len(got) == args.rows, (len(got), args.rows)
             np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
-            split = container_split(booster, csv_path, args.payload_mb)
+            split = container_split(booster, csv_path, args.payload_mb) if args.container == "builtin" else None
         finally:
             server.stop()
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -227,11 +264,13 @@ def main() -> int:
           f"(whole job: {rate['whole'] / rate['predict']:.2f}; "
           f"vs csv+predict: {rate['phase'] / rate['csv+predict']:.2f})  [goal >= 0.8]")
     print("outputs match in-process predictions: yes")
+    print(f"  kiln server process: {med['server_cpu']:.2f} CPU s per job")
+    if split is None:
+        return 0
     per = args.rows / split["rows"]
     print(f"\nwhere the time goes, per {args.rows:,} rows ({per:.0f} requests of {split['rows']:,} rows):")
     print(f"  container: CSV parse {split['parse'] * per:.2f} s, predict {split['predict'] * per:.2f} s, "
           f"CSV encode {split['encode'] * per:.2f} s (one process, in-process timing)")
-    print(f"  kiln server process: {med['server_cpu']:.2f} CPU s per job")
     return 0
 
 
