@@ -154,6 +154,8 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
              "cold start, then warm", "serverless.py", work, env)
         _run("6. Multi-model endpoint: the seed's MultiDataModel, add_model while serving, 32 models on one fleet",
              "multi_model.py", work, env)
+        _run("7. Batch transform: built-in XGBoost, transformer(...).transform(split_type='Line'), .out files, "
+             "and a DataProcessing join of labels and predictions", "batch_transform.py", work, env)
         _summary(server.url)
         console.rule("[bold green]Demo finished")
         return 0
