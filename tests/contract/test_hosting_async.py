@@ -237,3 +237,93 @@ def test_backlog_metrics(aws_client: Any, endpoint: str) -> None:
             "HasBacklogWithoutCapacity"} <= names
     for o in outputs:
         wait_object(s3, o)
+
+
+def test_min_capacity_zero_only_for_async_endpoints(aws_client: Any, endpoint: str) -> None:
+    aas = aws_client("application-autoscaling")
+    sm = aws_client("sagemaker")
+    sm.create_model(ModelName="async-rt-model", PrimaryContainer={"Image": "x/sagemaker-scikit-learn:1"},
+                    ExecutionRoleArn="arn:aws:iam::123456789012:role/R")
+    sm.create_endpoint_config(EndpointConfigName="async-rt-config",
+                              ProductionVariants=[variant("AllTraffic", "async-rt-model")])
+    sm.create_endpoint(EndpointName="async-rt-ep", EndpointConfigName="async-rt-config")  # never needs to serve
+    try:
+        with pytest.raises(ClientError) as refused:
+            aas.register_scalable_target(ServiceNamespace="sagemaker",
+                                         ResourceId="endpoint/async-rt-ep/variant/AllTraffic",
+                                         ScalableDimension="sagemaker:variant:DesiredInstanceCount", MinCapacity=0,
+                                         MaxCapacity=2)
+        assert _code(refused)[0] == "ValidationException" and "only asynchronous" in _code(refused)[1]
+    finally:
+        sm.delete_endpoint(EndpointName="async-rt-ep")
+    resource = f"endpoint/{endpoint}/variant/AllTraffic"
+    aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource,
+                                 ScalableDimension="sagemaker:variant:DesiredInstanceCount", MinCapacity=0,
+                                 MaxCapacity=1)
+    aas.deregister_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource,
+                                   ScalableDimension="sagemaker:variant:DesiredInstanceCount")
+
+
+def _counts(sm: Any, name: str) -> tuple[str, int, int]:
+    d = sm.describe_endpoint(EndpointName=name)
+    v = d["ProductionVariants"][0]
+    return d["EndpointStatus"], v["DesiredInstanceCount"], v["CurrentInstanceCount"]
+
+
+def _wait_counts(sm: Any, name: str, count: int, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while _counts(sm, name) != ("InService", count, count):
+        assert time.monotonic() < deadline, f"{name} did not reach {count} instances: {_counts(sm, name)}"
+        time.sleep(1)
+
+
+def test_scale_to_zero_and_back_on_the_backlog(aws_client: Any) -> None:
+    """The documented setup: a step policy on HasBacklogWithoutCapacity (through a CloudWatch alarm) takes
+    an empty variant from 0 to 1; target tracking on ApproximateBacklogSizePerInstance takes it back to 0."""
+    sm, s3, rt = aws_client("sagemaker"), aws_client("s3"), aws_client("sagemaker-runtime")
+    aas, cw = aws_client("application-autoscaling"), aws_client("cloudwatch")
+    url = upload_model(s3, "contract/async-scale/model.tar.gz")
+    create_model(sm, "async-scale-model", url)
+    sm.create_endpoint_config(EndpointConfigName="async-scale", ProductionVariants=[variant("AllTraffic",
+                                                                                             "async-scale-model")],
+                              AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/async-scale"}})
+    sm.create_endpoint(EndpointName="async-scale", EndpointConfigName="async-scale")
+    assert wait_endpoint(sm, "async-scale")["EndpointStatus"] == "InService"
+    resource = "endpoint/async-scale/variant/AllTraffic"
+    common = {"ServiceNamespace": "sagemaker", "ResourceId": resource,
+              "ScalableDimension": "sagemaker:variant:DesiredInstanceCount"}
+    dims = [{"Name": "EndpointName", "Value": "async-scale"}]
+    try:
+        aas.register_scalable_target(**common, MinCapacity=0, MaxCapacity=2)
+        step_arn = aas.put_scaling_policy(**common, PolicyName="HasBacklogWithoutCapacity-ScalingPolicy",
+                                          PolicyType="StepScaling", StepScalingPolicyConfiguration={
+                                              "AdjustmentType": "ChangeInCapacity", "MetricAggregationType": "Average",
+                                              "Cooldown": 30,
+                                              "StepAdjustments": [{"MetricIntervalLowerBound": 0,
+                                                                   "ScalingAdjustment": 1}]})["PolicyARN"]
+        cw.put_metric_alarm(AlarmName="async-scale-backlog-without-capacity", MetricName="HasBacklogWithoutCapacity",
+                            Namespace="AWS/SageMaker", Statistic="Average", EvaluationPeriods=1, DatapointsToAlarm=1,
+                            Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="missing",
+                            Dimensions=dims, Period=10, AlarmActions=[step_arn])
+        aas.put_scaling_policy(**common, PolicyName="async-backlog-tracking", PolicyType="TargetTrackingScaling",
+                               TargetTrackingScalingPolicyConfiguration={
+                                   "TargetValue": 5.0, "ScaleInCooldown": 5, "ScaleOutCooldown": 5,
+                                   "CustomizedMetricSpecification": {
+                                       "MetricName": "ApproximateBacklogSizePerInstance", "Namespace": "AWS/SageMaker",
+                                       "Dimensions": dims, "Statistic": "Average"}})
+        _wait_counts(sm, "async-scale", 0)  # an empty queue: in to zero instances
+        location = put_input(s3, "async-scale/in.json", {"inputs": [ROW]})
+        out = rt.invoke_endpoint_async(EndpointName="async-scale", InputLocation=location)["OutputLocation"]
+        assert not exists(s3, out)
+        wait_object(s3, out, timeout=240)  # the backlog brought an instance up, which answered
+        alarm = cw.describe_alarms(AlarmNames=["async-scale-backlog-without-capacity"])["MetricAlarms"][0]
+        assert alarm["AlarmActions"] == [step_arn] and alarm["StateValue"] in ("ALARM", "OK")
+        causes = [a["Cause"] for a in aas.describe_scaling_activities(ServiceNamespace="sagemaker",
+                                                                      ResourceId=resource)["ScalingActivities"]]
+        assert any("async-scale-backlog-without-capacity" in c and "HasBacklogWithoutCapacity-ScalingPolicy" in c
+                   for c in causes), causes
+        _wait_counts(sm, "async-scale", 0)  # the queue is empty again: back to zero
+    finally:
+        aas.deregister_scalable_target(**common)
+        cw.delete_alarms(AlarmNames=["async-scale-backlog-without-capacity"])
+        sm.delete_endpoint(EndpointName="async-scale")

@@ -7,6 +7,11 @@ activity: `InProgress` until the endpoint is back `InService` at that count.
 `SageMakerVariantInvocationsPerInstance` is the `AWS/SageMaker` `InvocationsPerInstance` Sum over the
 window, per minute; no datapoint means no traffic (0), so an idle variant scales in. A customized
 metric is the policy's Statistic over the window; no datapoint means no action.
+
+Step scaling policies act through CloudWatch alarms (`alarms.py`): each tick evaluates the alarms, and
+a policy named in the `AlarmActions` of an alarm in `ALARM` asks for the step that matches the
+alarm's newest value; its `Cooldown` applies both ways. Proposals of all policies combine as the
+largest count.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiln.core.errors import DomainError
+from kiln.services.autoscaling import alarms as cw
 from kiln.services.autoscaling import policy as pure
 from kiln.services.autoscaling.service import PREDEFINED, parse_resource
 from kiln.services.autoscaling.store import Activity, AutoscalingStore, Policy, Target
@@ -29,8 +35,11 @@ LOG = logging.getLogger(__name__)
 
 class AutoscalingLoop:
     def __init__(self, store: AutoscalingStore, endpoints: Any, metrics: Any, *, interval: float = 10.0,
-                 window: float = 60.0, clock: Callable[[], float] = time.time) -> None:
+                 window: float = 60.0, clock: Callable[[], float] = time.time,
+                 alarms: cw.AlarmStore | None = None) -> None:
         self.store = store
+        self.alarms = alarms
+        self._firing: dict[str, cw.Alarm] = {}  # policy ARN -> an alarm in ALARM that names it
         self.endpoints = endpoints  # HostingService
         self.metrics = metrics  # MetricStore
         self.interval = interval
@@ -67,11 +76,35 @@ class AutoscalingLoop:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 
     def tick(self) -> None:
+        self._evaluate_alarms()
         for target in self.store.targets():
             try:
                 self.evaluate(target)
             except Exception:
                 LOG.exception("autoscaling %s failed", target.key.resource_id)
+
+    def _evaluate_alarms(self) -> None:
+        firing: dict[str, cw.Alarm] = {}
+        now = self.clock()
+        for alarm in self.alarms.list() if self.alarms is not None else []:
+            try:
+                state, reason = cw.evaluate(alarm, self.metrics, now)
+            except Exception:
+                LOG.exception("evaluating alarm %s failed", alarm.name)
+                continue
+            if state != alarm.state and self.alarms is not None:
+                LOG.info("alarm %s: %s -> %s", alarm.name, alarm.state, state)
+                self.alarms.set_state(alarm, state, reason, now)
+            if state == "ALARM" and alarm.config.get("ActionsEnabled", True):
+                for action in alarm.config.get("AlarmActions") or []:
+                    firing[action] = alarm
+        self._firing = firing
+
+    def _step(self, current: int, policy: Policy) -> int | None:
+        alarm = self._firing.get(policy.arn)
+        if alarm is None or alarm.value is None:
+            return None
+        return pure.step_capacity(current, policy.config, alarm.value, float(alarm.config["Threshold"]))
 
     def metric(self, target: Target, config: dict[str, Any], now: float) -> float | None:
         endpoint, variant = parse_resource(target.key.resource_id)
@@ -114,6 +147,11 @@ class AutoscalingLoop:
         current = variant.desired_count
         proposals: list[tuple[int, Policy]] = []
         for p in self.store.policies(key=target.key):
+            if p.policy_type == "StepScaling":
+                stepped = self._step(current, p)
+                if stepped is not None:
+                    proposals.append((pure.clamp(stepped, target.min_capacity, target.max_capacity), p))
+                continue
             if p.policy_type != "TargetTrackingScaling":
                 continue
             value = self.metric(target, p.config, now)
@@ -127,8 +165,11 @@ class AutoscalingLoop:
             return
         want, chosen = max(proposals, key=lambda x: x[0]) if proposals else (bounded, None)
         cfg = chosen.config if chosen else {}
-        cooldowns = pure.Cooldowns(float(cfg.get("ScaleOutCooldown", 300)), float(cfg.get("ScaleInCooldown", 300)),
-                                   bool(cfg.get("DisableScaleIn", False)))
+        if chosen is not None and chosen.policy_type == "StepScaling":
+            cooldowns = pure.Cooldowns(float(cfg.get("Cooldown", 300)), float(cfg.get("Cooldown", 300)))
+        else:
+            cooldowns = pure.Cooldowns(float(cfg.get("ScaleOutCooldown", 300)),
+                                       float(cfg.get("ScaleInCooldown", 300)), bool(cfg.get("DisableScaleIn", False)))
         state = pure.CooldownState(target.last_scale_out, target.last_scale_in)
         decision = pure.apply_cooldown(current, want, state, cooldowns, now, min_count=target.min_capacity,
                                        max_count=target.max_capacity,
@@ -142,6 +183,8 @@ class AutoscalingLoop:
                chosen: Policy | None, now: float) -> None:
         side = "AlarmHigh" if count > current else "AlarmLow"
         alarm = next((a["AlarmName"] for a in (chosen.alarms if chosen else []) if side in a["AlarmName"]), None)
+        if chosen is not None and chosen.policy_type == "StepScaling" and chosen.arn in self._firing:
+            alarm = self._firing[chosen.arn].name
         cause = (f"monitor alarm {alarm} in state ALARM triggered policy {chosen.name}" if chosen and alarm
                  else "minimum/maximum capacity of the scalable target changed")
         activity = Activity(target.key, f"Setting desired instance count to {count}.", cause, "InProgress", now,

@@ -97,3 +97,27 @@ def record(state: CooldownState, before: int, after: int, now: float) -> Cooldow
     if after < before:
         return CooldownState(state.last_scale_out, now)
     return state
+
+
+def step_capacity(current: int, config: dict[str, object], value: float, threshold: float) -> int | None:
+    """What a step scaling policy asks for when its alarm fires with `value` (None: no step matches).
+
+    Steps are bounds relative to the alarm threshold (`MetricIntervalLowerBound` inclusive, upper
+    exclusive); `AdjustmentType` ChangeInCapacity adds, ExactCapacity sets, PercentChangeInCapacity
+    scales by a percentage (at least `MinAdjustmentMagnitude`, and at least 1, when it moves at all).
+    """
+    diff = value - threshold
+    kind = str(config.get("AdjustmentType") or "ChangeInCapacity")
+    for step in config.get("StepAdjustments") or []:  # type: ignore[attr-defined]
+        lo, hi = step.get("MetricIntervalLowerBound"), step.get("MetricIntervalUpperBound")
+        if (lo is not None and diff < float(lo)) or (hi is not None and diff >= float(hi)):
+            continue
+        adjustment = int(step["ScalingAdjustment"])
+        if kind == "ExactCapacity":
+            return adjustment
+        if kind == "PercentChangeInCapacity":
+            delta = current * adjustment / 100.0
+            magnitude = max(abs(delta), float(config.get("MinAdjustmentMagnitude") or 0), 1.0 if delta else 0.0)  # type: ignore[arg-type]
+            return current + int(math.copysign(math.floor(magnitude), delta))
+        return current + adjustment
+    return None

@@ -63,6 +63,10 @@ class AutoscalingService:
         target.max_capacity = int(hi) if hi is not None else target.max_capacity
         if target.min_capacity > target.max_capacity:
             raise InvalidInput("Minimum capacity cannot be greater than maximum capacity")
+        if target.min_capacity < 1 and not e.current.config.get("AsyncInferenceConfig"):
+            # Only asynchronous endpoints may scale to zero instances (their queue keeps the requests).
+            raise InvalidInput(f"The minimum capacity for {key.resource_id} must be at least 1; only "
+                               "asynchronous inference endpoints can scale down to 0 instances.")  # unverified
         target.role_arn = request.get("RoleARN") or target.role_arn or (
             f"arn:aws:iam::{scope.account_id}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
             "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint")
