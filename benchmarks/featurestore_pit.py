@@ -140,6 +140,9 @@ def main() -> None:
     ap.add_argument("--engines", default="kiln,pandas,feast")
     ap.add_argument("--feast-python", default=sys.executable,
                     help="a Python with `feast` installed (e.g. a separate venv: feast pins its own pandas)")
+    ap.add_argument("--engine-timeout", type=float, default=None, help="seconds; an engine still running is stopped")
+    ap.add_argument("--engine-memory-gib", type=float, default=None,
+                    help="address-space cap per engine process (so a runaway engine cannot take the machine)")
     ap.add_argument("--run-engine", help=argparse.SUPPRESS)
     ap.add_argument("--root", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -156,7 +159,18 @@ def main() -> None:
             python = args.feast_python if engine == "feast" else sys.executable
             cmd = [python, __file__, "--run-engine", engine, "--root", tmp, "--groups", str(args.groups),
                    "--features", str(args.features)]
-            done = subprocess.run(cmd, capture_output=True, text=True)
+            cap = args.engine_memory_gib
+
+            def limit(cap: float | None = cap) -> None:
+                if cap:
+                    resource.setrlimit(resource.RLIMIT_AS, (int(cap * 2**30), int(cap * 2**30)))
+
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.engine_timeout,
+                                      preexec_fn=limit)
+            except subprocess.TimeoutExpired:
+                print(f"{engine:>7}: did not finish within {args.engine_timeout:.0f} s (stopped)", flush=True)
+                continue
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
             if not lines:
                 tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
