@@ -146,3 +146,19 @@ def test_alarm_evaluation() -> None:
     assert evaluate(alarm, FakeMetrics({540.0: 1.0}), 600.0)[0] == "OK"  # one datapoint of the two needed
     breaching = Alarm(SCOPE, "b", {**cfg, "TreatMissingData": "breaching"})
     assert evaluate(breaching, FakeMetrics({540.0: 1.0}), 600.0)[0] == "ALARM"
+
+
+def test_recovered_notification_includes_the_stored_answer(parts: Any) -> None:
+    queue, objects, sns, topic, dispatcher, clock = parts
+    r = _request(0, clock, topic)
+    r.settings = AsyncSettings("s3://bkt/out", "s3://bkt/failed", topic, topic, ("SUCCESS_NOTIFICATION_TOPIC",),
+                               1).to_json()
+    queue.enqueue(r)
+    queue.claim(("123456789012", "us-east-1", "ep"), 1, clock.now - 5)
+    objects.put_bytes("bkt", "out/id-0.out", b'{"ok": 1}', "application/json")
+    dispatcher.recover()
+    [note] = [json.loads(m.message) for m in sns.messages(topic)]
+    import base64
+
+    assert base64.b64decode(note["responseBody"]["content"]) == b'{"ok": 1}'
+    assert note["responseParameters"] == {"contentType": "application/json", "outputLocation": r.output_location}

@@ -9,7 +9,9 @@ model error, `<S3FailurePath>/<id>-error.out`), record the end, then publish the
 
 The loop also expires requests past their RequestTTLSeconds, and publishes the backlog metrics
 (`AWS/SageMaker`, dimension `EndpointName`): ApproximateBacklogSize, ApproximateBacklogSizePerInstance
-(the backlog itself while no instance runs), ApproximateAgeOfOldestRequest, HasBacklogWithoutCapacity.
+(the backlog itself while no instance runs), ApproximateAgeOfOldestRequest, HasBacklogWithoutCapacity:
+every `metrics_every` seconds while an endpoint has a backlog and for ACTIVE_SECONDS after, at once
+when a backlog appears, and once a minute for an idle endpoint (so scale-in still sees zeros).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from kiln.core.errors import NotFound
 from kiln.core.scope import Scope
 from kiln.services.hosting.asyncq import notify
-from kiln.services.hosting.asyncq.config import AsyncSettings, of_endpoint_config
+from kiln.services.hosting.asyncq.config import INCLUDE, AsyncSettings, of_endpoint_config
 from kiln.services.hosting.asyncq.store import AsyncQueue, AsyncRequest, EndpointKey, RequestStatus
 from kiln.services.hosting.metrics import NAMESPACE
 from kiln.services.hosting.router import ReplicaTarget, Router
@@ -37,6 +39,8 @@ LOG = logging.getLogger(__name__)
 S = RequestStatus
 MAX_ATTEMPTS = 3  # a request whose replica vanished this many times fails
 LIVE = ("InService", "Updating", "SystemUpdating", "RollingBack")
+ACTIVE_SECONDS = 120.0
+IDLE_EVERY = 60.0
 
 
 class AsyncDispatcher:
@@ -61,6 +65,8 @@ class AsyncDispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._last = {"metrics": 0.0, "expiry": 0.0}
+        self._active_until: dict[EndpointKey, float] = {}  # monotonic: publish often until then
+        self._published: dict[EndpointKey, float] = {}  # monotonic: last publication
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def notify(self) -> None:
@@ -96,8 +102,22 @@ class AsyncDispatcher:
             self.queue.finish(r.id, status, self.clock(), content_type=content_type,
                               failure_reason=None if status == S.COMPLETED else "The model returned an error.")
         for r in self.queue.unnotified():
-            notify.publish(self.sns, r, None)
+            notify.publish(self.sns, r, self._stored_answer(r))
             self.queue.mark_notified(r.id)
+
+    def _stored_answer(self, r: AsyncRequest) -> bytes | None:
+        """The answer written for `r`, when its notification is to include it (and it is small enough)."""
+        wanted = INCLUDE[0] if r.status == S.COMPLETED else INCLUDE[1]
+        uri = r.output_location if r.status == S.COMPLETED else r.failure_location
+        if not uri or wanted not in AsyncSettings.from_json(r.settings).include_response_in:
+            return None
+        bucket, key = parse_uri(uri)
+        try:
+            if self.objects.head(bucket, key).size > notify.MAX_INCLUDED:
+                return None
+            return bytes(self.objects.read_bytes(bucket, key))
+        except NotFound:
+            return None
 
     def _written(self, r: AsyncRequest) -> tuple[RequestStatus, str | None] | None:
         for status, uri in ((S.COMPLETED, r.output_location), (S.FAILED, r.failure_location)):
@@ -135,7 +155,10 @@ class AsyncDispatcher:
         if now - self._last["expiry"] >= 1.0:
             self._last["expiry"] = now
             await asyncio.to_thread(self._expire)
-        for key in await asyncio.to_thread(self.queue.waiting_endpoints):
+        waiting = await asyncio.to_thread(self.queue.waiting_endpoints)
+        if any(self._active_until.get(key, 0.0) <= now for key in waiting):
+            self._last["metrics"] = 0.0  # a backlog appeared: the scaling policies should know now
+        for key in waiting:
             try:
                 await self._dispatch(key)
             except Exception:
@@ -312,7 +335,7 @@ class AsyncDispatcher:
         if self.metric_store is None:
             return
         backlog = self.queue.backlog()
-        now = self.clock()
+        now, mono = self.clock(), time.monotonic()
         out: dict[Scope, list[Any]] = {}
         for e in self.hosting.repo.list_endpoints():
             if not e.current.config.get("AsyncInferenceConfig") or e.status.value == "Deleting":
@@ -320,6 +343,11 @@ class AsyncDispatcher:
             key = (e.scope.account_id, e.scope.region, e.name)
             b = backlog.get(key)
             size = b.size if b else 0
+            if size:
+                self._active_until[key] = mono + ACTIVE_SECONDS
+            elif self._active_until.get(key, 0.0) <= mono and mono - self._published.get(key, -IDLE_EVERY) < IDLE_EVERY:
+                continue
+            self._published[key] = mono
             instances = len(self.replicas(key))
             age = max(0.0, now - b.oldest) if b and b.oldest is not None else 0.0
             dims = (("EndpointName", e.name),)
