@@ -6,13 +6,15 @@ notifications, backlog metrics, and scaling 0 -> 1 -> 0 on the backlog."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from test_hosting_helpers import BUCKET, create_model, upload_model, variant, wait_endpoint
+from test_hosting_helpers import BUCKET, create_model, replica_pids, upload_model, variant, wait_endpoint
 
 from sns_subscriber import Subscriber
 
@@ -237,6 +239,26 @@ def test_backlog_metrics(aws_client: Any, endpoint: str) -> None:
             "HasBacklogWithoutCapacity"} <= names
     for o in outputs:
         wait_object(s3, o)
+
+
+def test_replica_lost_mid_request_is_retried_on_its_replacement(aws_client: Any, kiln_server: Any,
+                                                                endpoint: str) -> None:
+    rt, s3 = aws_client("sagemaker-runtime"), aws_client("s3")
+    location = put_input(s3, "async/in/lost.json", {"sleep": 3.0, "inputs": [ROW]})
+    resp = rt.invoke_endpoint_async(EndpointName=endpoint, InputLocation=location, InferenceId="lost-1")
+    queue = kiln_server.platform.hosting.asyncq.queue
+    from kiln.services.hosting.asyncq.store import RequestStatus
+
+    deadline = time.monotonic() + 60
+    while queue.count((ACCOUNT, REGION, endpoint), RequestStatus.IN_PROGRESS) == 0:
+        assert time.monotonic() < deadline, "the request was never dispatched"
+        time.sleep(0.05)
+    time.sleep(0.5)  # inside the model's 3 s
+    [pid] = replica_pids(kiln_server, endpoint)
+    os.kill(pid, signal.SIGKILL)
+    out = wait_object(s3, resp["OutputLocation"], timeout=180)  # requeued, answered by the replacement
+    assert out["ContentType"] == "application/json" and json.loads(out["Body"].read())["pid"] != pid
+    assert not exists(s3, resp["FailureLocation"])
 
 
 def test_min_capacity_zero_only_for_async_endpoints(aws_client: Any, endpoint: str) -> None:

@@ -37,7 +37,8 @@ from kiln.services.s3.uris import parse_uri
 
 LOG = logging.getLogger(__name__)
 S = RequestStatus
-MAX_ATTEMPTS = 3  # a request whose replica vanished this many times fails
+MAX_ATTEMPTS = 5  # a request whose replica vanished this many times fails
+RETRY_DELAY = 1.0  # before a request whose replica vanished goes back to the queue
 LIVE = ("InService", "Updating", "SystemUpdating", "RollingBack")
 ACTIVE_SECONDS = 120.0
 IDLE_EVERY = 60.0
@@ -228,6 +229,7 @@ class AsyncDispatcher:
                                         f"InvocationTimeoutSeconds ({r.timeout_seconds} s).", None, None)
                 return
             except UpstreamError as exc:
+                await asyncio.sleep(RETRY_DELAY)  # the reconciler replaces the replica meanwhile
                 if r.attempts >= MAX_ATTEMPTS:
                     await asyncio.to_thread(self._failed, r, f"InternalFailure: the instance serving the request "
                                             f"went away {r.attempts} times ({exc}).", None, None)
@@ -240,7 +242,11 @@ class AsyncDispatcher:
             LOG.exception("async inference %s of %s failed", r.inference_id, r.endpoint)
             await asyncio.to_thread(self.queue.release, r.id)
         finally:
-            self.inflight[replica.id] = max(0, self.inflight.get(replica.id, 1) - 1)
+            left = self.inflight.get(replica.id, 1) - 1
+            if left > 0:
+                self.inflight[replica.id] = left
+            else:
+                self.inflight.pop(replica.id, None)
             self.notify()
 
     def _input(self, r: AsyncRequest) -> tuple[bytes, str]:
