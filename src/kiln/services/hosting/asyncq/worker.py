@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kiln.core.errors import NotFound
+from kiln.core.errors import DomainError, NotFound
 from kiln.core.scope import Scope
 from kiln.services.hosting.asyncq import notify
 from kiln.services.hosting.asyncq.config import INCLUDE, AsyncSettings, of_endpoint_config
@@ -217,7 +217,7 @@ class AsyncDispatcher:
         try:
             try:
                 body, content_type = await asyncio.to_thread(self._input, r)
-            except NotFound as exc:
+            except DomainError as exc:
                 await asyncio.to_thread(self._failed, r, f"ClientError: Could not read the input from "
                                         f"{r.input_location}: {exc.message}", None, None)  # unverified
                 return
@@ -238,9 +238,13 @@ class AsyncDispatcher:
                 return
             self._record(r, replica, model_s, response.status)
             await asyncio.to_thread(self._answered, r, response)
-        except Exception:
+        except Exception as exc:  # Kiln's bug: logged; the request is retried a few times, then failed
             LOG.exception("async inference %s of %s failed", r.inference_id, r.endpoint)
-            await asyncio.to_thread(self.queue.release, r.id)
+            await asyncio.sleep(RETRY_DELAY)
+            if r.attempts >= MAX_ATTEMPTS:
+                await asyncio.to_thread(self._failed, r, f"InternalFailure: {type(exc).__name__}", None, None)
+            else:
+                await asyncio.to_thread(self.queue.release, r.id)
         finally:
             left = self.inflight.get(replica.id, 1) - 1
             if left > 0:
@@ -291,7 +295,7 @@ class AsyncDispatcher:
         bucket, key = parse_uri(r.output_location)
         try:
             self.objects.put_bytes(bucket, key, response.body, content_type)
-        except NotFound as exc:
+        except DomainError as exc:
             self._failed(r, f"ClientError: Could not write the output to {r.output_location}: {exc.message}",
                          None, None)
             return
@@ -313,7 +317,7 @@ class AsyncDispatcher:
             try:
                 self.objects.put_bytes(bucket, key, body, content_type)
                 written = content_type
-            except NotFound as exc:
+            except DomainError as exc:
                 LOG.warning("async inference %s: cannot write %s: %s", r.inference_id, r.failure_location,
                             exc.message)
         if self.queue.finish(r.id, S.FAILED, self.clock(), failure_reason=reason, content_type=written,
