@@ -174,6 +174,14 @@ def test_generated_id_and_inline_body(aws_client: Any, endpoint: str) -> None:
     assert wait_object(s3, resp["OutputLocation"])["ContentType"] == "application/json"
 
 
+def test_payload_larger_than_real_time_limit(aws_client: Any, endpoint: str) -> None:
+    rt, s3 = aws_client("sagemaker-runtime"), aws_client("s3")
+    location = put_input(s3, "async/in/large.json", {"inputs": [ROW], "padding": "x" * (12 * 1024 * 1024)})
+    resp = rt.invoke_endpoint_async(EndpointName=endpoint, InputLocation=location)  # 12 MB: async takes up to 1 GB
+    out = wait_object(s3, resp["OutputLocation"])
+    assert len(json.loads(out["Body"].read())["predictions"]) == 1
+
+
 def test_model_error_writes_failure_object_and_error_notification(aws_client: Any, endpoint: str,
                                                                   subscriber: Subscriber,
                                                                   topics: dict[str, str]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from kiln.core.errors import AlreadyExists, Conflict, InvalidInput, InvalidState, NotFound
 from kiln.core.scope import Scope
+from kiln.services.hosting.asyncq.config import large_payloads
 from kiln.services.hosting.asyncq.config import validate as validate_async
 from kiln.services.hosting.models import (
     Deployment,
@@ -94,7 +95,8 @@ class HostingService:
         variants: list[Variant] = []
         for pv in config.variants:
             model = self.get_model(scope, pv["ModelName"])
-            models[model.name] = model.spec
+            models[model.name] = large_payloads(model.spec) if config.spec.get("AsyncInferenceConfig") \
+                else model.spec
             container = model.containers[0]
             variants.append(Variant.from_config(pv, container.get("Image") or container.get("ModelPackageName", "")))
         return Deployment(config.name, config.spec, models, variants)

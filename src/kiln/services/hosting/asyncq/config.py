@@ -96,3 +96,22 @@ def validate(spec: dict[str, Any], scope: Scope) -> None:
         if pv.get("ServerlessConfig"):
             raise InvalidInput(f"Variant {pv.get('VariantName')}: AsyncInferenceConfig cannot be used with "
                                "ServerlessConfig; async endpoints run on instances.")
+
+
+ASYNC_PAYLOAD_MB = 1024  # SageMaker asynchronous inference takes payloads up to 1 GB
+
+
+def large_payloads(model_spec: dict[str, Any]) -> dict[str, Any]:
+    """The CreateModel spec an async endpoint's replicas run: its model server accepts payloads up to
+    1 GB (`SAGEMAKER_MAX_PAYLOAD_IN_MB`, unless the model's Environment sets it), not real-time's 6 MB."""
+    key = "PrimaryContainer" if model_spec.get("PrimaryContainer") else "Containers"
+    if key == "Containers":
+        containers = [_with_limit(c) for c in model_spec.get("Containers") or []]
+        return {**model_spec, "Containers": containers}
+    return {**model_spec, "PrimaryContainer": _with_limit(model_spec["PrimaryContainer"])}
+
+
+def _with_limit(container: dict[str, Any]) -> dict[str, Any]:
+    env = dict(container.get("Environment") or {})
+    env.setdefault("SAGEMAKER_MAX_PAYLOAD_IN_MB", str(ASYNC_PAYLOAD_MB))
+    return {**container, "Environment": env}
