@@ -156,6 +156,8 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
              "multi_model.py", work, env)
         _run("7. Batch transform: built-in XGBoost, transformer(...).transform(split_type='Line'), .out files, "
              "and a DataProcessing join of labels and predictions", "batch_transform.py", work, env)
+        _run("8. Asynchronous inference: AsyncInferenceConfig deploy, predict_async + get_result, ten queued "
+             "boto3 requests answered two at a time, SNS notifications", "async_inference.py", work, env)
         _summary(server.url)
         console.rule("[bold green]Demo finished")
         return 0
