@@ -15,7 +15,6 @@ KILN_OPT_ML when set). Requests and responses follow the SageMaker XGBoost conta
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from kiln.algorithms.xgboost import codec
 from kiln.algorithms.xgboost.environment import opt_ml_root
 
 log = logging.getLogger("kiln.algorithms.xgboost.serve")
@@ -69,36 +69,21 @@ def _media(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
 
-def parse_payload(body: bytes, content_type: str | None) -> xgb.DMatrix:
+def parse_payload(body: bytes, content_type: str | None) -> Any:
+    """The request's rows: a float32 matrix (CSV) or a CSR matrix (libsvm) for `predict`."""
     media = _media(content_type)
-    if not body.strip():
+    if not body or body.isspace():
         raise InferenceError(204, "")
-    text = body.decode("utf-8", errors="replace").strip()
     if media in CSV_TYPES:
-        return xgb.DMatrix(_csv_rows(text))
+        try:
+            return codec.parse_csv(body)
+        except codec.CodecError as e:
+            raise InferenceError(415, f"Loading csv data failed, please ensure data is in csv format: {e}") \
+                from None
     if media in LIBSVM_TYPES:
-        return xgb.DMatrix(_libsvm_rows(text))
+        return _libsvm_rows(body.decode("utf-8", errors="replace").strip())
     raise InferenceError(415, f"Content type {content_type or '(none)'} is not supported: use text/csv or "
                               "text/libsvm.")
-
-
-def _csv_rows(text: str) -> np.ndarray:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    first = text.splitlines()[0]
-    delimiter = "\t" if "\t" in first and "," not in first else ","
-    try:
-        table = pacsv.read_csv(io.BytesIO(text.encode() + b"\n"),  # pyarrow wants a terminated last row
-                               read_options=pacsv.ReadOptions(autogenerate_column_names=True),
-                               parse_options=pacsv.ParseOptions(delimiter=delimiter))
-        table = table.cast(pa.schema([(n, pa.float32()) for n in table.column_names]))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-        raise InferenceError(415, f"Loading csv data failed, please ensure data is in csv format: {e}") from None
-    out = np.empty((table.num_rows, table.num_columns), dtype=np.float32)
-    for i, column in enumerate(table.columns):
-        out[:, i] = column.to_numpy()
-    return out
 
 
 def _libsvm_rows(text: str) -> Any:
@@ -121,8 +106,16 @@ def _libsvm_rows(text: str) -> Any:
     return sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)), shape=(n_rows, n_cols))
 
 
-def predict(booster: xgb.Booster, dmatrix: xgb.DMatrix) -> np.ndarray:
+def predict(booster: xgb.Booster, rows: Any) -> np.ndarray:
+    """The booster's predictions for `rows` (a dense matrix, a sparse one, or a DMatrix). A dense
+    matrix as wide as the model is predicted in place (no DMatrix copy; the same trees, the same
+    floats); anything else goes through a DMatrix as SageMaker's container does (missing trailing
+    features allowed)."""
     try:
+        if (isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.shape[1] == booster.num_features()
+                and not np.isinf(rows).any()):  # a DMatrix refuses infinities: the same answer either way
+            return booster.inplace_predict(rows, validate_features=False)
+        dmatrix = rows if isinstance(rows, xgb.DMatrix) else xgb.DMatrix(rows)
         return booster.predict(dmatrix, validate_features=False)
     except xgb.core.XGBoostError as e:
         message = str(e).split("Stack trace:", 1)[0].strip().splitlines()[-1]
@@ -175,6 +168,9 @@ def encode(predictions: np.ndarray, accept: str, booster: xgb.Booster, *, batch:
             return "\n".join(json.dumps(r) for r in rows).encode()
         lines = [",".join(f'"{r[k]}"' if isinstance(r[k], list) else str(r[k]) for k in selected) for r in rows]
         return ("\n".join(lines) + ("\n" if batch else "")).encode()
+    fast = _encode_values(predictions, accept, batch=batch)
+    if fast is not None:
+        return fast
     values = predictions.tolist()
     if accept == "application/json":
         return json.dumps(values).encode()
@@ -183,6 +179,17 @@ def encode(predictions: np.ndarray, accept: str, booster: xgb.Booster, *, batch:
     if batch:
         return ("\n".join(map(str, values)) + "\n").encode()
     return ",".join(map(str, values)).encode()
+
+
+def _encode_values(predictions: np.ndarray, accept: str, *, batch: bool) -> bytes | None:
+    """`encode`'s plain predictions, vectorised (the same bytes); None where `encode` formats them itself."""
+    if accept == "application/json":
+        return codec.join_values(predictions, ", ", json_style=True, brackets=True)
+    if accept == "application/jsonlines":
+        return codec.join_values(predictions, "\n", json_style=True)
+    if batch:
+        return codec.join_values(predictions, "\n", terminator="\n")
+    return codec.join_values(predictions, ",")
 
 
 def resolve_accept(header: str | None) -> str:
