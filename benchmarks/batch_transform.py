@@ -18,7 +18,7 @@ Systems, timed round by round (interleaved), medians reported:
 
 `--container script` serves the same booster in script mode instead (the XGBoost framework image with
 an inference.py whose input_fn/output_fn read and write CSV with pyarrow): the same transform
-machinery with a cheaper CSV codec in the container, which shows how much of the gap is the codec.
+machinery with another container codec.
 
 The ratio line divides Kiln's rows/s by the faster in-process predict's (goal: >= 0.8 with one
 instance). Both sides use the same cores: in-process XGBoost runs one thread per host CPU; the
@@ -28,8 +28,11 @@ are checked against the in-process predictions: the same values, and the same by
 container writes (`repr` of each prediction, one per line) for the built-in container.
 
 "Where the time goes" splits one request's worth of rows: the built-in container's CSV parse, predict
-and CSV encode (its own functions, called in-process), and the Kiln server process's CPU seconds per
-job (reading and splitting the object, the HTTP hop, assembling and storing the output, the API).
+and CSV encode (its own functions, called in-process with one worker's threads). CPU seconds per job:
+the Kiln server process (reading and splitting the object, the HTTP hop, assembling and storing the
+output, the API, this benchmark's 10 Hz DescribeTransformJob polling) and the job's model-server
+processes (their start, imports and model load included). The kiln side is CPU-bound: the transform
+phase is about (its CPU seconds) / (CPUs), so the ratio is bounded by predict's share of that CPU.
 
     python benchmarks/batch_transform.py [--rows 1000000] [--rounds 3] [--payload-mb 6] [--concurrent 4]
 """

@@ -11,6 +11,10 @@ KILN_OPT_ML when set). Requests and responses follow the SageMaker XGBoost conta
   `,` (with `\\n` and a trailing newline when SAGEMAKER_BATCH is set); `application/json`: a JSON array.
 * SAGEMAKER_INFERENCE_OUTPUT (`predicted_label,probability,...`): selectable inference content, as
   `{"predictions": [...]}` JSON, JSON lines or CSV rows.
+
+CSV bodies are parsed and predictions written by `codec` (vectorised, the same bytes as the per-value
+formatting); a dense body as wide as the model is predicted in place. XGBoost and Arrow take their
+thread counts from OMP_NUM_THREADS, which the transform launcher sets per worker process.
 """
 
 from __future__ import annotations
