@@ -17,7 +17,6 @@ largest count.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiln.core.errors import DomainError
+from kiln.core.loop import ControlLoop
 from kiln.services.autoscaling import alarms as cw
 from kiln.services.autoscaling import policy as pure
 from kiln.services.autoscaling.service import PREDEFINED, parse_resource
@@ -46,34 +46,16 @@ class AutoscalingLoop:
         self.window = window
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
-        self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._control = ControlLoop("autoscaling", lambda: asyncio.to_thread(self.tick), interval)
 
     def notify(self) -> None:
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        self._control.notify()
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="autoscaling")
+        self._control.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            try:
-                await asyncio.to_thread(self.tick)
-            except Exception:
-                LOG.exception("autoscaling tick failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+        await self._control.stop()
 
     def tick(self) -> None:
         self._evaluate_alarms()

@@ -7,13 +7,13 @@ retried on the next tick. After a restart, groups left Creating or Deleting simp
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from kiln.core.loop import ControlLoop
 from kiln.services.featurestore.models import GroupStatus
 from kiln.services.featurestore.online import OnlineStore
 from kiln.services.featurestore.service import FeatureGroupService
@@ -26,9 +26,7 @@ class FeatureStoreReconciler:
     def __init__(self, groups: FeatureGroupService, online: OnlineStore) -> None:
         self.groups = groups
         self.online = online
-        self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._control = ControlLoop("featurestore-reconciler", lambda: asyncio.to_thread(self.tick), 1.0)
         self._last_sweep = 0.0
         # Deletes flush the group's offline buffer to Parquet first, which can wait on a long flush:
         # they run on their own thread so that groups being created never queue behind them.
@@ -38,31 +36,14 @@ class FeatureStoreReconciler:
 
     def notify(self) -> None:
         """Thread-safe: wake the loop now."""
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        self._control.notify()
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="featurestore-reconciler")
+        self._control.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._control.stop()
         await asyncio.to_thread(self._deleter.shutdown, wait=True)
-
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            try:
-                await asyncio.to_thread(self.tick)
-            except Exception:
-                LOG.exception("feature store reconciler tick failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
 
     def tick(self) -> None:
         for group in self.groups.repo.list(statuses=(GroupStatus.CREATING, GroupStatus.DELETING)):

@@ -21,13 +21,13 @@ Per endpoint and tick:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from kiln.core.errors import Conflict
+from kiln.core.loop import ControlLoop
 from kiln.execution.local.process import kill_orphans
 from kiln.services.hosting.capture import CaptureSink, CaptureWriter
 from kiln.services.hosting.metrics import InvocationMetrics, VariantKey
@@ -102,9 +102,7 @@ class HostingReconciler:
         self.runtimes: dict[str, EndpointRuntime] = {}
         self.by_key: dict[RouteKey, EndpointRuntime] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._control = ControlLoop("hosting-reconciler", self._step, self.timing.interval)
         self._last = {"metrics": time.monotonic(), "capture": time.monotonic(), "health": time.monotonic()}
         self._dirty = True  # set by notify(): the next tick reads every endpoint
         self._last_full = 0.0
@@ -113,23 +111,17 @@ class HostingReconciler:
     def notify(self) -> None:
         """Thread-safe: run a tick now."""
         self._dirty = True
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        self._control.notify()
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
         if self.owner:
             killed = await asyncio.to_thread(kill_orphans, self.owner)
             if killed:
                 LOG.warning("killed %d orphaned model server(s) from a previous server", len(killed))
-        self._task = asyncio.create_task(self._run(), name="hosting-reconciler")
+        self._control.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._control.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -146,19 +138,9 @@ class HostingReconciler:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            try:
-                await self.tick()
-                await self._periodic()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                LOG.exception("hosting reconciler tick failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.timing.interval)
+    async def _step(self) -> None:
+        await self.tick()
+        await self._periodic()
 
     async def tick(self) -> None:
         now = time.monotonic()

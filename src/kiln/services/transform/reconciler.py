@@ -14,6 +14,7 @@ import contextlib
 import logging
 
 from kiln.core.jobs.lifecycle import JobStatus
+from kiln.core.loop import ControlLoop
 from kiln.execution.local.process import kill_orphans
 from kiln.services.transform.runner import RunnerDeps, TransformRunner
 
@@ -28,14 +29,11 @@ class TransformReconciler:
         self.deps = deps
         self.owner = owner
         self.runners: dict[str, asyncio.Task[None]] = {}
-        self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._control = ControlLoop("transform-reconciler", self.tick, 1.0)
 
     def notify(self) -> None:
         """Thread-safe: wake the loop now (called after create/stop)."""
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        self._control.notify()
 
     def recover(self) -> None:
         killed = kill_orphans(self.owner)
@@ -49,32 +47,16 @@ class TransformReconciler:
                 service.advance(job, JobStatus.FAILED, failure_reason=RESTART_REASON)
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
         await asyncio.to_thread(self.recover)
-        self._task = asyncio.create_task(self._run(), name="transform-reconciler")
+        self._control.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._control.stop()
         for task in list(self.runners.values()):
             task.cancel()
         for task in list(self.runners.values()):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                LOG.exception("transform reconciler tick failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
 
     async def tick(self) -> None:
         for arn, task in list(self.runners.items()):

@@ -18,6 +18,7 @@ from typing import Any
 from kiln.core import clock, ids
 from kiln.core.errors import DomainError, InvalidInput, NotFound
 from kiln.core.jobs.lifecycle import JobStatus
+from kiln.core.loop import ControlLoop
 from kiln.services.tuning import completion, strategies
 from kiln.services.tuning.models import StopReason, Trial, TuningJob, TuningStatus, Verdict
 from kiln.services.tuning.service import TuningService
@@ -37,37 +38,18 @@ class TuningReconciler:
         self.metrics = metrics  # kiln.services.metrics.store.MetricStore
         self.interval = interval
         self.studies: dict[str, TuningStudy] = {}
-        self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._control = ControlLoop("tuning-reconciler", lambda: asyncio.to_thread(self.tick), interval)
 
     # -- loop ------------------------------------------------------------------------------------
     def notify(self) -> None:
         """Thread-safe: wake the loop now."""
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        self._control.notify()
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="tuning-reconciler")
+        self._control.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            try:
-                await asyncio.to_thread(self.tick)
-            except Exception:
-                LOG.exception("tuning reconciler tick failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+        await self._control.stop()
 
     def tick(self) -> None:
         active = self.repo.list(statuses=(TuningStatus.IN_PROGRESS.value, TuningStatus.STOPPING.value))

@@ -17,7 +17,6 @@ when a backlog appears, and once a minute for an idle endpoint (so scale-in stil
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiln.core.errors import DomainError, NotFound
+from kiln.core.loop import ControlLoop
 from kiln.core.scope import Scope
 from kiln.services.hosting.asyncq import notify
 from kiln.services.hosting.asyncq.config import INCLUDE, AsyncSettings, of_endpoint_config
@@ -62,9 +62,7 @@ class AsyncDispatcher:
         self.max_seen: dict[str, int] = {}  # replica id -> most async requests it held at once
         self._settings: dict[EndpointKey, tuple[float, AsyncSettings | None, str | None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._control = ControlLoop("hosting-async", self.tick, poll)
         self._last = {"metrics": 0.0, "expiry": 0.0}
         self._active_until: dict[EndpointKey, float] = {}  # monotonic: publish often until then
         self._published: dict[EndpointKey, float] = {}  # monotonic: last publication
@@ -72,20 +70,14 @@ class AsyncDispatcher:
     # -- lifecycle ----------------------------------------------------------------------------------
     def notify(self) -> None:
         """Thread-safe: look at the queue now."""
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        self._control.notify()
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
         await asyncio.to_thread(self.recover)
-        self._task = asyncio.create_task(self._run(), name="hosting-async")
+        self._control.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._control.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -137,19 +129,6 @@ class AsyncDispatcher:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                LOG.exception("async inference tick failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
 
     async def tick(self) -> None:
         now = time.monotonic()
