@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import sqlalchemy as sa
-
-from kiln.core.errors import Conflict, NotFound
+from kiln.core.errors import NotFound
 from kiln.core.jobs.lifecycle import JobStatus, SecondaryStatus
+from kiln.core.jobs.repository import JobRepository
 from kiln.core.scope import Scope
-from kiln.core.state.db import Database
 from kiln.services.training.models import TrainingJob, Transition
 from kiln.services.training.tables import training_jobs as T
 
@@ -45,48 +42,15 @@ def _from_row(row: Any) -> TrainingJob:
     )
 
 
-def _key(scope: Scope, name: str) -> Any:
-    return sa.and_(T.c.account_id == scope.account_id, T.c.region == scope.region, T.c.name == name)
+class TrainingJobRepository(JobRepository[TrainingJob]):
+    table = T
+    kind = "training job"
 
+    def to_row(self, job: TrainingJob) -> dict[str, Any]:
+        return _to_row(job)
 
-class TrainingJobRepository:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def insert(self, job: TrainingJob) -> bool:
-        """False when a job of that name exists in the scope."""
-        with self.db.tx() as conn:
-            if conn.execute(sa.select(T.c.name).where(_key(job.scope, job.name))).first():
-                return False
-            conn.execute(T.insert().values(**_to_row(job)))
-        return True
-
-    def get(self, scope: Scope, name: str) -> TrainingJob:
-        with self.db.read() as conn:
-            row = conn.execute(sa.select(T).where(_key(scope, name))).first()
-        if row is None:
-            raise NotFound("TrainingJob", name, f"Requested resource not found: training job {name}")
+    def from_row(self, row: Any) -> TrainingJob:
         return _from_row(row)
 
-    def compare_and_set(self, job: TrainingJob, expected: JobStatus) -> None:
-        """Persist `job` if its stored status is still `expected`; else raise Conflict."""
-        row = _to_row(job)
-        with self.db.tx() as conn:
-            result = conn.execute(T.update().where(_key(job.scope, job.name), T.c.status == expected.value)
-                                  .values(**row))
-        if result.rowcount != 1:
-            raise Conflict(f"training job {job.name} changed concurrently")
-
-    def list(self, scope: Scope | None = None, statuses: tuple[str, ...] = ()) -> Iterator[TrainingJob]:
-        q = sa.select(T).order_by(T.c.created_at)
-        if scope is not None:
-            q = q.where(T.c.account_id == scope.account_id, T.c.region == scope.region)
-        if statuses:
-            q = q.where(T.c.status.in_(statuses))
-        with self.db.read() as conn:
-            rows = conn.execute(q).all()
-        return (_from_row(r) for r in rows)
-
-    def count(self) -> int:
-        with self.db.read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(T)).scalar_one())
+    def not_found(self, name: str) -> NotFound:
+        return NotFound("TrainingJob", name, f"Requested resource not found: training job {name}")

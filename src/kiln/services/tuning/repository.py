@@ -6,9 +6,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kiln.core.errors import Conflict, NotFound
+from kiln.core.errors import NotFound
+from kiln.core.jobs.repository import JobRepository
 from kiln.core.scope import Scope
-from kiln.core.state.db import Database
 from kiln.services.tuning.models import StopReason, Trial, TuningJob, TuningStatus, Verdict
 from kiln.services.tuning.tables import tuning_jobs as J
 from kiln.services.tuning.tables import tuning_trials as T
@@ -57,57 +57,25 @@ def _trial(row: Any) -> Trial:
     )
 
 
-def _job_key(scope: Scope, name: str) -> Any:
-    return sa.and_(J.c.account_id == scope.account_id, J.c.region == scope.region, J.c.name == name)
-
-
 def _trial_key(t: Trial) -> Any:
     return sa.and_(T.c.account_id == t.scope.account_id, T.c.region == t.scope.region,
                    T.c.tuning_job == t.tuning_job, T.c.number == t.number, T.c.attempt == t.attempt)
 
 
-class TuningRepository:
-    """Thread-safe (every call is its own transaction)."""
+class TuningRepository(JobRepository[TuningJob]):
+    """Tuning jobs (the shared job calls) and their trials. Thread-safe (every call is its own transaction)."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    table = J
+    kind = "tuning job"
 
-    # -- tuning jobs --------------------------------------------------------------------------
-    def insert(self, job: TuningJob) -> bool:
-        """False when a tuning job of that name exists in the scope."""
-        with self.db.tx() as conn:
-            if conn.execute(sa.select(J.c.name).where(_job_key(job.scope, job.name))).first():
-                return False
-            conn.execute(J.insert().values(**_job_row(job)))
-        return True
+    def to_row(self, job: TuningJob) -> dict[str, Any]:
+        return _job_row(job)
 
-    def get(self, scope: Scope, name: str) -> TuningJob:
-        with self.db.read() as conn:
-            row = conn.execute(sa.select(J).where(_job_key(scope, name))).first()
-        if row is None:
-            raise NotFound("HyperParameterTuningJob", name,
-                           f"Amazon SageMaker can't find a tuning job with name {name}")
+    def from_row(self, row: Any) -> TuningJob:
         return _job(row)
 
-    def compare_and_set(self, job: TuningJob, expected: TuningStatus) -> None:
-        with self.db.tx() as conn:
-            result = conn.execute(J.update().where(_job_key(job.scope, job.name), J.c.status == expected.value)
-                                  .values(**_job_row(job)))
-        if result.rowcount != 1:
-            raise Conflict(f"tuning job {job.name} changed concurrently")
-
-    def list(self, scope: Scope | None = None, statuses: tuple[str, ...] = ()) -> list[TuningJob]:
-        q = sa.select(J).order_by(J.c.created_at)
-        if scope is not None:
-            q = q.where(J.c.account_id == scope.account_id, J.c.region == scope.region)
-        if statuses:
-            q = q.where(J.c.status.in_(statuses))
-        with self.db.read() as conn:
-            return [_job(r) for r in conn.execute(q).all()]
-
-    def count(self) -> int:
-        with self.db.read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(J)).scalar_one())
+    def not_found(self, name: str) -> NotFound:
+        return NotFound("HyperParameterTuningJob", name, f"Amazon SageMaker can't find a tuning job with name {name}")
 
     # -- trials -------------------------------------------------------------------------------
     def add_trial(self, trial: Trial) -> None:
@@ -129,4 +97,4 @@ class TuningRepository:
         with self.db.tx() as conn:
             conn.execute(T.delete().where(T.c.account_id == scope.account_id, T.c.region == scope.region,
                                           T.c.tuning_job == name))
-            conn.execute(J.delete().where(_job_key(scope, name)))
+            conn.execute(J.delete().where(self.key(scope, name)))
