@@ -334,7 +334,7 @@ def test_cli_endpoints_and_invoke(kiln_server: Any, endpoint: str, tmp_path: Any
     listed = kiln("endpoints")
     assert listed.returncode == 0, listed.stderr
     line = next(x for x in listed.stdout.splitlines() if endpoint in x)
-    assert "InService" in line and "AllTraffic" in line and "ml.m5.large" in line
+    assert "InService" in line and "AllTraffic" in line and "ml.m5.large" in line and "real-time" in line
     (tmp_path / "body.json").write_text(json.dumps({"inputs": [ROW]}))
     called = kiln("invoke", endpoint, "--body", f"@{tmp_path / 'body.json'}")
     assert called.returncode == 0, called.stderr

@@ -20,9 +20,25 @@ def invocations_per_minute(cw: Any, endpoint: str, variant: str, minutes: int = 
     return sum(p["Sum"] for p in points) / minutes
 
 
+def variant_mode(variant: dict[str, Any], endpoint_config: dict[str, Any], model: dict[str, Any]) -> tuple[str, str]:
+    """(mode, capacity) of one production variant, as `kiln endpoints` shows them."""
+    serverless = variant.get("ServerlessConfig")
+    containers = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else model.get("Containers") or []
+    if serverless:
+        mode = "serverless"
+        capacity = f"{serverless.get('MemorySizeInMB', '?')} MB, max {serverless.get('MaxConcurrency', '?')}"
+    else:
+        mode = "async" if endpoint_config.get("AsyncInferenceConfig") else "real-time"
+        capacity = variant.get("InstanceType", "")
+    if any(c.get("Mode") == "MultiModel" for c in containers):
+        mode += ", multi-model"
+    return mode, capacity
+
+
 def endpoints_table(sm: Any, cw: Any) -> Table:
     table = Table(title="Endpoints")
-    for col, justify in (("endpoint", "left"), ("status", "left"), ("variant", "left"), ("instance", "left"),
+    for col, justify in (("endpoint", "left"), ("status", "left"), ("variant", "left"), ("mode", "left"),
+                         ("instance", "left"),
                          ("instances", "right"), ("weight", "right"), ("invocations/min", "right"),
                          ("config", "left")):
         table.add_column(col, justify=justify, no_wrap=col == "endpoint")  # type: ignore[arg-type]
@@ -33,10 +49,11 @@ def endpoints_table(sm: Any, cw: Any) -> Table:
         except Exception:  # deleted meanwhile
             continue
         status = desc["EndpointStatus"] + (f" ({desc['FailureReason'][:60]})" if desc.get("FailureReason") else "")
-        config = {}
+        config: dict[str, Any] = {}
+        endpoint_config: dict[str, Any] = {}
         try:
-            config = {v["VariantName"]: v for v in sm.describe_endpoint_config(
-                EndpointConfigName=desc["EndpointConfigName"])["ProductionVariants"]}
+            endpoint_config = sm.describe_endpoint_config(EndpointConfigName=desc["EndpointConfigName"])
+            config = {v["VariantName"]: v for v in endpoint_config["ProductionVariants"]}
         except Exception:  # the config may be deleted while the endpoint runs
             pass
         for i, v in enumerate(desc.get("ProductionVariants") or [{"VariantName": "-"}]):
@@ -44,8 +61,18 @@ def endpoints_table(sm: Any, cw: Any) -> Table:
             weight = v.get("CurrentWeight", 0.0)
             instances = f"{current}" if current == desired else f"{current} -> {desired}"
             rate = invocations_per_minute(cw, name, v["VariantName"]) if v.get("VariantName") != "-" else 0.0
-            table.add_row(name if i == 0 else "", status if i == 0 else "", v["VariantName"],
-                          config.get(v["VariantName"], {}).get("InstanceType", ""), instances, f"{weight:g}",
+            variant_config = config.get(v["VariantName"], {})
+            model: dict[str, Any] = {}
+            if variant_config.get("ModelName"):
+                try:
+                    model = sm.describe_model(ModelName=variant_config["ModelName"])
+                except Exception:  # the model may be deleted while the endpoint runs
+                    pass
+            mode, capacity = variant_mode(variant_config, endpoint_config, model)
+            if mode.startswith("serverless"):
+                instances = "on demand"  # no instance counts: replicas start with requests, stop when idle
+            table.add_row(name if i == 0 else "", status if i == 0 else "", v["VariantName"], mode,
+                          capacity, instances, f"{weight:g}",
                           f"{rate:.0f}", desc["EndpointConfigName"] if i == 0 else "")
     return table
 
