@@ -135,6 +135,13 @@ def test_invoke_errors(aws_client: Any, endpoint: str) -> None:
     with pytest.raises(ClientError) as neither:
         rt.invoke_endpoint_async(EndpointName=endpoint)
     assert _code(neither)[0] == "ValidationError" and "InputLocation" in _code(neither)[1]
+    # real-time calls are refused: an async endpoint's requests go through its queue
+    with pytest.raises(ClientError) as realtime:
+        rt.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=b"{}")
+    assert _code(realtime)[0] == "ValidationError" and "InvokeEndpointAsync" in _code(realtime)[1]
+    with pytest.raises(ClientError) as streamed:
+        rt.invoke_endpoint_with_response_stream(EndpointName=endpoint, ContentType="application/json", Body=b"{}")
+    assert _code(streamed)[0] == "ValidationError" and "InvokeEndpointAsync" in _code(streamed)[1]
 
 
 def test_invoke_returns_at_once_and_output_is_written(aws_client: Any, endpoint: str, subscriber: Subscriber,

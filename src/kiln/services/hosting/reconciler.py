@@ -380,7 +380,8 @@ class HostingReconciler:
                 self.serverless.drop(rt.key, v.name)  # no longer serverless (UpdateEndpoint)
             variants.append(VariantRoute(v.name, v.desired_weight, replicas, serverless=gate))
         capture = self._capture_sink(rt, deployment)
-        self.router.publish(rt.key, EndpointRoute.build(rt.key[2], variants, capture=capture))
+        self.router.publish(rt.key, EndpointRoute.build(
+            rt.key[2], variants, capture=capture, asynchronous=bool(deployment.config.get("AsyncInferenceConfig"))))
         for route in variants:
             if route.serverless is not None:
                 route.serverless.published(route)

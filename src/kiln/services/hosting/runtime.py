@@ -54,6 +54,13 @@ def payload_too_large(size: int, limit: int = MAX_PAYLOAD) -> errors.AwsError:
                                   f"payload size of {limit} bytes.")  # unverified
 
 
+def _asynchronous_only(ctx: RequestContext, name: str) -> errors.AwsError:
+    """Real-time calls to an endpoint whose config has an AsyncInferenceConfig (its requests go through
+    the queue, with InvokeEndpointAsync)."""
+    return errors.ValidationError(f"Endpoint {name} of account {ctx.scope.account_id} is an asynchronous "
+                                  f"inference endpoint: use InvokeEndpointAsync.")  # unverified wording
+
+
 async def read_payload(body: Any) -> bytes:
     """The request body (bytes, or the gateway's stream), refusing more than 6 MB."""
     if body is None:
@@ -97,6 +104,8 @@ class RuntimeProvider(Provider):
         route = self.router.get((scope.account_id, scope.region, name))
         if route is None:
             raise await self._not_serving(ctx, name)
+        if route.extras.get("asynchronous"):
+            raise _asynchronous_only(ctx, name)
         variant: VariantRoute | None = None
         gate: serverless.ServerlessGate | None = None  # set once a serverless variant admitted the request
         model_s = 0.0
@@ -254,6 +263,8 @@ class RuntimeProvider(Provider):
         route = self.router.get((scope.account_id, scope.region, name))
         if route is None:
             raise await self._not_serving(ctx, name)
+        if route.extras.get("asynchronous"):
+            raise _asynchronous_only(ctx, name)
         try:
             body = await read_payload(request.get("Body"))
             variant = self._variant(route, request.get("TargetVariant"), name)
