@@ -10,10 +10,10 @@ and starts a runner for each in-progress job that has none. The loop never dies.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from kiln.core.jobs.lifecycle import JobStatus, SecondaryStatus
+from kiln.core.jobs.runners import RunnerPool
 from kiln.core.loop import ControlLoop
 from kiln.execution.local.process import kill_orphans
 from kiln.services.training.runner import RunnerDeps, TrainingRunner
@@ -26,7 +26,7 @@ RESTART_REASON = ("InternalServerError: the Kiln server stopped while this job w
 class TrainingReconciler:
     def __init__(self, deps: RunnerDeps) -> None:
         self.deps = deps
-        self.runners: dict[str, asyncio.Task[None]] = {}
+        self.runners = RunnerPool()
         self._control = ControlLoop("training-reconciler", self.tick, 1.0)
 
     def notify(self) -> None:
@@ -56,16 +56,10 @@ class TrainingReconciler:
 
     async def stop(self) -> None:
         await self._control.stop()
-        for task in list(self.runners.values()):
-            task.cancel()
-        for task in list(self.runners.values()):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self.runners.cancel_all()
 
     async def tick(self) -> None:
-        for name, task in list(self.runners.items()):
-            if task.done():
-                del self.runners[name]
+        self.runners.prune()
         jobs = await asyncio.to_thread(lambda: list(self.deps.service.repo.list(
             statuses=(JobStatus.IN_PROGRESS.value, JobStatus.STOPPING.value))))
         for job in jobs:
@@ -75,4 +69,4 @@ class TrainingReconciler:
                 self.deps.service.advance(job, JobStatus.STOPPED, SecondaryStatus.STOPPED)
                 continue
             runner = TrainingRunner(self.deps, job)
-            self.runners[job.arn] = asyncio.create_task(runner.run(), name=f"training:{job.name}")
+            self.runners.spawn(job.arn, f"training:{job.name}", runner.run())

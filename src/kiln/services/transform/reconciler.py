@@ -10,10 +10,10 @@ that no runner had picked up yet simply runs now. After that, a loop wakes on ev
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from kiln.core.jobs.lifecycle import JobStatus
+from kiln.core.jobs.runners import RunnerPool
 from kiln.core.loop import ControlLoop
 from kiln.execution.local.process import kill_orphans
 from kiln.services.transform.runner import RunnerDeps, TransformRunner
@@ -28,7 +28,7 @@ class TransformReconciler:
     def __init__(self, deps: RunnerDeps, owner: str) -> None:
         self.deps = deps
         self.owner = owner
-        self.runners: dict[str, asyncio.Task[None]] = {}
+        self.runners = RunnerPool()
         self._control = ControlLoop("transform-reconciler", self.tick, 1.0)
 
     def notify(self) -> None:
@@ -52,16 +52,10 @@ class TransformReconciler:
 
     async def stop(self) -> None:
         await self._control.stop()
-        for task in list(self.runners.values()):
-            task.cancel()
-        for task in list(self.runners.values()):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self.runners.cancel_all()
 
     async def tick(self) -> None:
-        for arn, task in list(self.runners.items()):
-            if task.done():
-                del self.runners[arn]
+        self.runners.prune()
         jobs = await asyncio.to_thread(lambda: list(self.deps.service.repo.list(statuses=_ACTIVE)))
         for job in jobs:
             if job.arn in self.runners:
@@ -70,4 +64,4 @@ class TransformReconciler:
                 await asyncio.to_thread(self.deps.service.advance, job, JobStatus.STOPPED)
                 continue
             runner = TransformRunner(self.deps, job)
-            self.runners[job.arn] = asyncio.create_task(runner.run(), name=f"transform:{job.name}")
+            self.runners.spawn(job.arn, f"transform:{job.name}", runner.run())
