@@ -42,10 +42,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -53,10 +50,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import xgboost as xgb
 from botocore.config import Config
+from kiln_server import KilnServer
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 ROLE = "arn:aws:iam::123456789012:role/KilnExecutionRole"
@@ -88,12 +85,6 @@ def output_fn(prediction, accept):
     pacsv.write_csv(pa.table({"p": prediction}), out, write_options=pacsv.WriteOptions(include_header=False))
     return out.getvalue(), "text/csv"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_model(features: int, trees: int, work: Path, script: bool = False) -> tuple[xgb.Booster, bytes]:
@@ -131,36 +122,14 @@ def read_csv(path: Path) -> np.ndarray:
     return np.column_stack([c.to_numpy() for c in table.columns])
 
 
-class Server:
+class Server(KilnServer):
+    """The benchmark's Kiln server: its log in the work dir, clients that wait for long jobs."""
+
     def __init__(self, work: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(work / "server.log", "ab")  # noqa: SIM115 - lives as long as the server
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "kiln", "server", "--port", str(self.port),
-                                      "--data-dir", str(work / "data"), "--log-level", "warning"],
-                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("kiln server did not start") from None
-                time.sleep(0.2)
+        super().__init__(work / "data", log=work / "server.log")
 
-    def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="kiln",
-                            aws_secret_access_key="kiln",
-                            config=Config(retries={"max_attempts": 1}, read_timeout=600))
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+    def client(self, service: str, config: Config | None = None) -> Any:
+        return super().client(service, config or Config(retries={"max_attempts": 1}, read_timeout=600))
 
 
 def container_split(booster: xgb.Booster, csv_path: Path, payload_mb: int, threads: int) -> dict[str, float]:

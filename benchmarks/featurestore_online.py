@@ -19,11 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,34 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 from botocore.config import Config
+from kiln_server import KilnServer
 
 GROUP = "bench-online"
 BUCKET = "kiln-bench-featurestore"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
-    proc = subprocess.Popen([sys.executable, "-m", "kiln", "server", "--port", str(port), "--data-dir",
-                             str(data_dir), "--log-level", "warning"], env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_kiln/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("server did not start")
 
 
 def client(url: str, service: str) -> Any:
@@ -201,9 +174,8 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kiln-bench-fs-") as tmp:
         data_dir = Path(tmp) / "data"
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = start_server(data_dir, port)
+        server = KilnServer(data_dir)
+        url = server.url
         try:
             create_group(url, args.features)
             print(f"group: {args.features} features; loading {args.records:,} records ...", flush=True)
@@ -220,8 +192,7 @@ def main() -> None:
             ids = [random.randrange(args.records) for _ in range(args.gets)]
             print(f"GetRecord over HTTP (boto3, warm connection): {percentiles(get_http(url, ids))}", flush=True)
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=120)
+            server.stop(timeout=120)
         print(f"GetRecord internal API (RecordService.get):   {percentiles(get_internal(data_dir, ids))}")
 
 

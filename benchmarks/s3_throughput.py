@@ -14,11 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,36 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
-import httpx
 from botocore.config import Config
+from kiln_server import KilnServer
 
 MIB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
-    proc = subprocess.Popen([sys.executable, "-m", "kiln", "server", "--port", str(port), "--data-dir",
-                             str(data_dir), "--log-level", "warning"], env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/_kiln/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("server did not start")
 
 
 def make_file(path: Path, size: int) -> None:
@@ -111,11 +81,9 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="kiln-bench-", dir=args.dir))
-    proc, url = start_server(work / "data")
+    server = KilnServer(work / "data")
     try:
-        client = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="kiln",
-                              aws_secret_access_key="kiln",
-                              config=Config(max_pool_connections=16, retries={"max_attempts": 1}))
+        client = server.client("s3", Config(max_pool_connections=16, retries={"max_attempts": 1}))
         client.create_bucket(Bucket="bench")
         size = args.size_mib * MIB
         src = work / "source.bin"
@@ -146,8 +114,7 @@ def main() -> None:
             print(f"small objects: 1 KiB x {args.small_ops}, {threads} client thread(s), medians of {args.reps}")
             print(f"  PUT {statistics.median(puts):8.0f} ops/s   GET {statistics.median(gets):8.0f} ops/s")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -24,10 +24,7 @@ import argparse
 import asyncio
 import io
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -41,6 +38,7 @@ import boto3
 import httpx
 import numpy as np
 from botocore.config import Config
+from kiln_server import KilnServer
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 ROLE = "arn:aws:iam::123456789012:role/KilnExecutionRole"
@@ -79,12 +77,6 @@ def artifact(seed: int) -> bytes:
 
 
 FOOTPRINT = WEIGHTS * 8 + 128 + len(INFERENCE_PY)  # unpacked bytes per model (what the budget counts)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def client(url: str, service: str) -> Any:
@@ -191,31 +183,9 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="kiln-bench-mme-"))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (work / "kiln.log").open("wb")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KILN_")},
-           "KILN_HOSTING_METRICS_FLUSH_SECONDS": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "kiln", "server", "--port", str(port), "--data-dir",
-                               str(work / "data"), "--log-level", "warning"], env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                httpx.get(f"{url}/_kiln/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"kiln server did not start; see {work / 'kiln.log'}") from None
-                time.sleep(0.2)
-        return run(args, url)
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with KilnServer(work / "data", env={"KILN_HOSTING_METRICS_FLUSH_SECONDS": "1"}, log=work / "kiln.log",
+                    timeout=120) as server:
+        return run(args, server.url)
 
 
 def run(args: argparse.Namespace, url: str) -> int:

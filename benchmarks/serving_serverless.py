@@ -22,9 +22,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -33,6 +31,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from kiln_server import KilnServer
 
 ROW = [round(0.1 * (i % 10) * (1 if i < 10 else -1), 2) for i in range(20)]
 BODY = json.dumps([ROW]).encode()
@@ -46,12 +46,6 @@ def transform_fn(model, body, content_type, accept):
     x = np.array(json.loads(body), dtype=float)
     return json.dumps(model.predict_proba(x).tolist()), "application/json"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def model_archive() -> bytes:
@@ -74,34 +68,12 @@ def model_archive() -> bytes:
     return buf.getvalue()
 
 
-class Server:
+class Server(KilnServer):
     def __init__(self, work: Path, idle: float) -> None:
-        import httpx
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.data = (work / "kiln-data").resolve()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
-        env |= {"KILN_HOSTING_SERVERLESS_IDLE_SECONDS": str(idle), "KILN_HOSTING_METRICS_FLUSH_SECONDS": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "kiln", "server", "--port", str(self.port), "--data-dir",
-                                      str(self.data), "--log-level", "warning"], env=env,
-                                     stdout=(work / "server.log").open("wb"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError((work / "server.log").read_text()[-2000:])
-            try:
-                if httpx.get(f"{self.url}/_kiln/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("kiln server did not start")
-
-    def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="bench",
-                            aws_secret_access_key="bench")
+        super().__init__((work / "kiln-data").resolve(), log=work / "server.log",
+                         env={"KILN_HOSTING_SERVERLESS_IDLE_SECONDS": str(idle),
+                              "KILN_HOSTING_METRICS_FLUSH_SECONDS": "1"})
+        self.data = self.data_dir
 
     def processes(self, endpoint: str) -> int:
         """Model-server processes of `endpoint` (by owner marker and working directory)."""
@@ -116,13 +88,6 @@ class Server:
                 except OSError:
                     continue
         return count
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def deploy(server: Server, name: str, variant: dict[str, Any]) -> float:

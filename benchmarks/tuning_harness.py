@@ -8,9 +8,6 @@ Not a benchmark itself (no figures).
 from __future__ import annotations
 
 import io
-import socket
-import subprocess
-import sys
 import tarfile
 import textwrap
 import time
@@ -19,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
+from kiln_server import KilnServer
 
 from kiln.core.scope import Scope
 from kiln.services.tuning import strategies, validate
@@ -92,37 +89,13 @@ def run_in_process(req: dict[str, Any], curve: Callable[[dict[str, str], int], f
 
 # -- live server -------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def live_server(data_dir: Path, script: str, cpus: int = 8) -> Iterator[Any]:
     """A Kiln server subprocess with the benchmark script uploaded; yields a sagemaker client."""
-    port = _free_port()
-    env = {"KILN_CPU_CAPACITY": str(cpus), "KILN_STOP_GRACE_SECONDS": "2", "PATH": "/usr/bin:/bin"}
-    import os
-
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KILN_")}, **env}
-    proc = subprocess.Popen([sys.executable, "-m", "kiln", "server", "--port", str(port), "--data-dir",
-                             str(data_dir), "--log-level", "warning"], env=env)
-    url = f"http://127.0.0.1:{port}"
-
-    def client(service: str) -> Any:
-        return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="kiln",
-                            aws_secret_access_key="kiln")
+    server = KilnServer(data_dir, env={"KILN_CPU_CAPACITY": str(cpus), "KILN_STOP_GRACE_SECONDS": "2",
+                                       "PATH": "/usr/bin:/bin"}, timeout=30)
+    client = server.client
     try:
-        import httpx
-
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/_kiln/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
         s3 = client("s3")
         s3.create_bucket(Bucket=BUCKET)
         buf = io.BytesIO()
@@ -134,8 +107,7 @@ def live_server(data_dir: Path, script: str, cpus: int = 8) -> Iterator[Any]:
         s3.put_object(Bucket=BUCKET, Key="src/sourcedir.tar.gz", Body=buf.getvalue())
         yield client("sagemaker")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop()
 
 
 def run_live(sm: Any, req: dict[str, Any], timeout: float = 1800) -> list[dict[str, Any]]:
