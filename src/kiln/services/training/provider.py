@@ -10,8 +10,8 @@ from kiln.aws.errors import (
     AwsError,
     ValidationException,
 )
-from kiln.aws.pagination import page
 from kiln.core import errors as domain
+from kiln.services.hosting.provider import listing
 from kiln.services.tags.store import TagStore
 from kiln.services.training import wire
 from kiln.services.training.service import TrainingService
@@ -49,19 +49,5 @@ class TrainingProvider(Provider):
 
     @operation("ListTrainingJobs")
     def list_training_jobs(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-        jobs = list(self.jobs.repo.list(ctx.scope))
-        r = request
-        if "NameContains" in r:
-            jobs = [j for j in jobs if r["NameContains"].lower() in j.name.lower()]
-        if "StatusEquals" in r:
-            jobs = [j for j in jobs if j.status.value == r["StatusEquals"]]
-        for key, attr, after in (("CreationTimeAfter", "created_at", True), ("CreationTimeBefore", "created_at", False),
-                                 ("LastModifiedTimeAfter", "modified_at", True),
-                                 ("LastModifiedTimeBefore", "modified_at", False)):
-            if key in r:
-                bound = r[key].timestamp()
-                jobs = [j for j in jobs if (getattr(j, attr) > bound if after else getattr(j, attr) < bound)]
-        descending = r.get("SortOrder", "Descending") == "Descending"
-        jobs.sort(key=_SORT_KEYS[r.get("SortBy", "CreationTime")], reverse=descending)
-        items, token = page(jobs, r.get("NextToken"), r.get("MaxResults"))
-        return {"TrainingJobSummaries": [wire.summary(j) for j in items], "NextToken": token}
+        out, token = listing(self.jobs.repo.list(ctx.scope), request, wire.summary, _SORT_KEYS)
+        return {"TrainingJobSummaries": out, "NextToken": token}

@@ -9,16 +9,14 @@ from typing import Any
 from kiln.aws.context import RequestContext
 from kiln.aws.dispatch import Provider, operation
 from kiln.aws.errors import AwsError, ValidationException
-from kiln.aws.pagination import page
 from kiln.core import errors as domain
+from kiln.services.hosting.provider import listing
 from kiln.services.tags.store import TagStore
 from kiln.services.transform import wire
 from kiln.services.transform.service import TransformService
 
 _SORT_KEYS: dict[str, Callable[[Any], Any]] = {"Name": lambda j: j.name, "CreationTime": lambda j: j.created_at,
                                                "Status": lambda j: j.status.value}
-_TIME_FILTERS = (("CreationTimeAfter", "created_at", True), ("CreationTimeBefore", "created_at", False),
-                 ("LastModifiedTimeAfter", "modified_at", True), ("LastModifiedTimeBefore", "modified_at", False))
 
 
 class TransformProvider(Provider):
@@ -51,15 +49,5 @@ class TransformProvider(Provider):
 
     @operation("ListTransformJobs")
     def list_transform_jobs(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-        r = request
-        jobs = list(self.jobs.repo.list(ctx.scope, (r["StatusEquals"],) if "StatusEquals" in r else ()))
-        if "NameContains" in r:
-            jobs = [j for j in jobs if r["NameContains"].lower() in j.name.lower()]
-        for key, attr, after in _TIME_FILTERS:
-            if key in r:
-                bound = r[key].timestamp()
-                jobs = [j for j in jobs if (getattr(j, attr) > bound if after else getattr(j, attr) < bound)]
-        jobs.sort(key=_SORT_KEYS[r.get("SortBy", "CreationTime")], reverse=r.get("SortOrder", "Descending") ==
-                  "Descending")
-        items, token = page(jobs, r.get("NextToken"), r.get("MaxResults"))
-        return {"TransformJobSummaries": [wire.summary(j) for j in items], "NextToken": token}
+        out, token = listing(self.jobs.repo.list(ctx.scope), request, wire.summary, _SORT_KEYS)
+        return {"TransformJobSummaries": out, "NextToken": token}

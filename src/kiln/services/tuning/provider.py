@@ -8,6 +8,7 @@ from kiln.aws.context import RequestContext
 from kiln.aws.dispatch import Provider, operation
 from kiln.aws.pagination import page
 from kiln.core import clock
+from kiln.services.hosting.provider import listing
 from kiln.services.tags.store import TagStore
 from kiln.services.tuning import views, wire
 from kiln.services.tuning.models import TuningJob
@@ -42,21 +43,10 @@ class TuningProvider(Provider):
 
     @operation("ListHyperParameterTuningJobs")
     def list_hyper_parameter_tuning_jobs(self, ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-        r = request
-        jobs = self.tuning.repo.list(ctx.scope)
-        if "NameContains" in r:
-            jobs = [j for j in jobs if r["NameContains"].lower() in j.name.lower()]
-        if "StatusEquals" in r:
-            jobs = [j for j in jobs if j.status.value == r["StatusEquals"]]
-        for key, attr, after in (("CreationTimeAfter", "created_at", True), ("CreationTimeBefore", "created_at", False),
-                                 ("LastModifiedTimeAfter", "modified_at", True),
-                                 ("LastModifiedTimeBefore", "modified_at", False)):
-            if key in r:
-                bound = r[key].timestamp()
-                jobs = [j for j in jobs if (getattr(j, attr) > bound if after else getattr(j, attr) < bound)]
-        jobs.sort(key=_JOB_SORT[r.get("SortBy", "Name")], reverse=r.get("SortOrder", "Ascending") == "Descending")
-        items, token = page(jobs, r.get("NextToken"), r.get("MaxResults"))
-        out = [wire.summary(j, self._total(j), views.counters(self.tuning.summaries(j))) for j in items]
+        defaults = {"SortBy": "Name", "SortOrder": "Ascending"}  # unlike the other List* calls
+        out, token = listing(self.tuning.repo.list(ctx.scope), {**defaults, **request},
+                             lambda j: wire.summary(j, self._total(j), views.counters(self.tuning.summaries(j))),
+                             _JOB_SORT)
         return {"HyperParameterTuningJobSummaries": out, "NextToken": token}
 
     @operation("ListTrainingJobsForHyperParameterTuningJob")
