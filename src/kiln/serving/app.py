@@ -67,18 +67,7 @@ class ModelServerApp:
                 return 413, b"text/plain", [], b"Request payload is too large."
             if self.service is None:
                 return 404, b"text/plain", [], b"This is a multi-model container: POST /models/<name>/invoke."
-            content_type = accept = None
-            passed: dict[str, str] = {}
-            for name, value in headers:
-                if name == b"content-type":
-                    content_type = value.decode("latin-1")
-                elif name == b"accept":
-                    accept = value.decode("latin-1")
-                elif name in _PASSED:
-                    passed[name.decode()] = value.decode("latin-1")
-            result = self.service.invoke(body, content_type, accept, passed)
-            extra = [(k.lower().encode(), v.encode("latin-1")) for k, v in result.headers.items()]
-            return result.status, result.content_type.encode("latin-1"), extra, result.body
+            return self.service.answer(headers, body, _PASSED)
         if path == "/ping" and method in ("GET", "HEAD"):
             return 200, b"application/json", [], b""
         if path == "/execution-parameters" and method == "GET":

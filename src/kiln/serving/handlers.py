@@ -181,6 +181,23 @@ class HandlerService:
         response_type = context.response_headers.pop("Content-Type", response_type)
         return Result(context.status, _as_body(out), response_type, context.response_headers)
 
+    def answer(self, headers: list[tuple[bytes, bytes]], body: bytes, passed_names: tuple[bytes, ...]
+               ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes | Iterator[bytes]]:
+        """`invoke()` for raw HTTP headers: Content-Type, Accept and the `passed_names` headers go to the
+        handlers' context; -> (status, content type, extra headers, body or chunks)."""
+        content_type = accept = None
+        passed: dict[str, str] = {}
+        for name, value in headers:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"accept":
+                accept = value.decode("latin-1")
+            elif name in passed_names:
+                passed[name.decode()] = value.decode("latin-1")
+        result = self.invoke(body, content_type, accept, passed)
+        extra = [(k.lower().encode(), v.encode("latin-1")) for k, v in result.headers.items()]
+        return result.status, result.content_type.encode("latin-1"), extra, result.body
+
 
 def _as_body(out: Any) -> bytes | Iterator[bytes]:
     if isinstance(out, bytes):

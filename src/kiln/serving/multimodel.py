@@ -198,18 +198,7 @@ class MultiModelService:
             return _error(404, "ModelNotFoundException", f"Model not found: {name}")
         if body is None:
             return 413, b"text/plain", [], b"Request payload is too large."
-        content_type = accept = None
-        passed: dict[str, str] = {}
-        for key, value in headers:
-            if key == b"content-type":
-                content_type = value.decode("latin-1")
-            elif key == b"accept":
-                accept = value.decode("latin-1")
-            elif key in _PASSED:
-                passed[key.decode()] = value.decode("latin-1")
-        result = model.service.invoke(body, content_type, accept, passed)
-        extra = [(k.lower().encode(), v.encode("latin-1")) for k, v in result.headers.items()]
-        return result.status, result.content_type.encode("latin-1"), extra, result.body
+        return model.service.answer(headers, body, _PASSED)
 
     # -- user modules -------------------------------------------------------------------------------------
     def _module(self, name: str, model_dir: str) -> tuple[ModuleType | None, str | None]:
