@@ -215,9 +215,3 @@ class AsyncQueue:
         q = sa.select(sa.func.count()).select_from(requests).where(_where(key), requests.c.status == status.value)
         with self.db.read() as conn:
             return int(conn.execute(q).scalar_one())
-
-    def purge(self, key: EndpointKey) -> int:
-        """Drop an endpoint's unanswered requests (the endpoint was deleted)."""
-        with self.db.tx() as conn:
-            return int(conn.execute(requests.delete().where(_where(key), requests.c.status.in_(
-                (S.PENDING.value, S.IN_PROGRESS.value)))).rowcount)

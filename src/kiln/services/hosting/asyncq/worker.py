@@ -17,6 +17,7 @@ when a backlog appears, and once a minute for an idle endpoint (so scale-in stil
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -207,23 +208,15 @@ class AsyncDispatcher:
                 await asyncio.to_thread(self._failed, r, f"ModelError: the model did not answer within "
                                         f"InvocationTimeoutSeconds ({r.timeout_seconds} s).", None, None)
                 return
-            except UpstreamError as exc:
-                await asyncio.sleep(RETRY_DELAY)  # the reconciler replaces the replica meanwhile
-                if r.attempts >= MAX_ATTEMPTS:
-                    await asyncio.to_thread(self._failed, r, f"InternalFailure: the instance serving the request "
-                                            f"went away {r.attempts} times ({exc}).", None, None)
-                else:
-                    await asyncio.to_thread(self.queue.release, r.id)
+            except UpstreamError as exc:  # the reconciler replaces the replica meanwhile
+                await self._retry_or_fail(r, f"InternalFailure: the instance serving the request went away "
+                                          f"{r.attempts} times ({exc}).")
                 return
             self._record(r, replica, model_s, response.status)
             await asyncio.to_thread(self._answered, r, response)
         except Exception as exc:  # Kiln's bug: logged; the request is retried a few times, then failed
             LOG.exception("async inference %s of %s failed", r.inference_id, r.endpoint)
-            await asyncio.sleep(RETRY_DELAY)
-            if r.attempts >= MAX_ATTEMPTS:
-                await asyncio.to_thread(self._failed, r, f"InternalFailure: {type(exc).__name__}", None, None)
-            else:
-                await asyncio.to_thread(self.queue.release, r.id)
+            await self._retry_or_fail(r, f"InternalFailure: {type(exc).__name__}")
         finally:
             left = self.inflight.get(replica.id, 1) - 1
             if left > 0:
@@ -231,6 +224,14 @@ class AsyncDispatcher:
             else:
                 self.inflight.pop(replica.id, None)
             self.notify()
+
+    async def _retry_or_fail(self, r: AsyncRequest, reason: str) -> None:
+        """After RETRY_DELAY: back to the queue, or Failed with `reason` once MAX_ATTEMPTS were spent."""
+        await asyncio.sleep(RETRY_DELAY)
+        if r.attempts >= MAX_ATTEMPTS:
+            await asyncio.to_thread(self._failed, r, reason, None, None)
+        else:
+            await asyncio.to_thread(self.queue.release, r.id)
 
     def _input(self, r: AsyncRequest) -> tuple[bytes, str]:
         if r.body is not None or not r.input_location:
@@ -289,8 +290,6 @@ class AsyncDispatcher:
         if r.failure_location:
             bucket, key = parse_uri(r.failure_location)
             if body is None:
-                import json
-
                 body, content_type = json.dumps({"ErrorCode": reason.split(":", 1)[0],
                                                  "Message": reason}).encode(), "application/json"
             try:
