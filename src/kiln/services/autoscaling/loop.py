@@ -45,7 +45,6 @@ class AutoscalingLoop:
         self.interval = interval
         self.window = window
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
         self._control = ControlLoop("autoscaling", lambda: asyncio.to_thread(self.tick), interval)
 
     def notify(self) -> None:
@@ -67,14 +66,17 @@ class AutoscalingLoop:
 
     def _evaluate_alarms(self) -> None:
         firing: dict[str, cw.Alarm] = {}
+        if self.alarms is None:
+            self._firing = firing
+            return
         now = self.clock()
-        for alarm in self.alarms.list() if self.alarms is not None else []:
+        for alarm in self.alarms.list():
             try:
                 state, reason = cw.evaluate(alarm, self.metrics, now)
             except Exception:
                 LOG.exception("evaluating alarm %s failed", alarm.name)
                 continue
-            if state != alarm.state and self.alarms is not None:
+            if state != alarm.state:
                 LOG.info("alarm %s: %s -> %s", alarm.name, alarm.state, state)
                 self.alarms.set_state(alarm, state, reason, now)
             if state == "ALARM" and alarm.config.get("ActionsEnabled", True):
