@@ -192,7 +192,3 @@ class SnsStore:
         q = sa.select(messages).where(messages.c.topic_arn == topic_arn, messages.c.seq > after)
         with self.db.read() as conn:
             return [_msg(r) for r in conn.execute(q.order_by(messages.c.seq)).all()]
-
-    def count_topics(self) -> int:
-        with self.db.read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(topics)).scalar_one())
