@@ -6,13 +6,12 @@ through boto3's `invoke_endpoint`, the seed's Application Auto Scaling calls, th
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sdk_project import line, run_user_script, write_project
 
 pytestmark = [pytest.mark.sdk, pytest.mark.slow]
 
@@ -143,45 +142,21 @@ aas.deregister_scalable_target(ServiceNamespace="sagemaker",
 """
 
 
-def _project(tmp: Path) -> Path:
-    import numpy as np
-
-    src = tmp / "src"
-    src.mkdir(parents=True)
-    (src / "train.py").write_text(textwrap.dedent(TRAIN_PY))
-    (src / "inference.py").write_text(textwrap.dedent(INFERENCE_PY))
-    (src / "requirements.txt").write_text("numpy\n")
-    (tmp / "data").mkdir()
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 4))
-    y = (x @ np.array([1.0, -2.0, 0.5, 3.0]) > 0).astype(float)
-    np.savetxt(tmp / "data" / "train.csv", np.column_stack([y, x]), delimiter=",")
-    return tmp
-
-
-def _lines(out: str, tag: str) -> str:
-    """The text after `TAG ` on its line (the SDK's progress dots may precede it)."""
-    return next(line.split(tag + " ", 1)[1] for line in out.splitlines() if tag + " " in line)
-
-
 def test_seed_deploy_predict_autoscaling(kiln_server: Any, tmp_path: Path) -> None:
-    proj = _project(tmp_path)
+    proj = write_project(tmp_path, {"train.py": TRAIN_PY, "inference.py": INFERENCE_PY, "requirements.txt": "numpy\n"})
     script = textwrap.dedent(SEED).replace("AUTOSCALING\n", textwrap.dedent(AUTOSCALING))
-    (proj / "user_script.py").write_text(script)
-    out = subprocess.run([sys.executable, "user_script.py"], cwd=proj, env=kiln_server.env(), capture_output=True,
-                         text=True, timeout=480)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
-    predicted = json.loads(_lines(out.stdout, "PREDICT"))
+    stdout = run_user_script(kiln_server, proj, script)
+    predicted = json.loads(line(stdout, "PREDICT"))
     assert len(predicted["predictions"]) == 1 and 0.0 <= predicted["predictions"][0] <= 1.0
-    boto_line = _lines(out.stdout, "BOTO3")
+    boto_line = line(stdout, "BOTO3")
     assert json.loads(boto_line.rsplit(" ", 1)[0]) == predicted and boto_line.endswith(" AllTraffic")
-    assert _lines(out.stdout, "VARIANT") == "2 InService"
-    container = json.loads(_lines(out.stdout, "MODEL"))
+    assert line(stdout, "VARIANT") == "2 InService"
+    container = json.loads(line(stdout, "MODEL"))
     assert container["Image"].endswith("pytorch-inference:2.1-cpu-py310")
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     assert container["ModelDataUrl"].endswith("/model.tar.gz")  # the SDK's repacked archive
-    assert "sagemaker-invocations-scaling" in _lines(out.stdout, "POLICIES")
-    assert "DELETED" in out.stdout
+    assert "sagemaker-invocations-scaling" in line(stdout, "POLICIES")
+    assert "DELETED" in stdout
     sm = kiln_server.client("sagemaker")
     assert "my-pytorch-endpoint" not in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]
                                          if e["EndpointStatus"] != "Deleting"]

@@ -8,13 +8,11 @@ endpoint runs, `list_models`, `predictor.predict(..., target_model=...)` and bot
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sdk_project import line, run_user_script, write_project
 
 pytestmark = [pytest.mark.sdk, pytest.mark.slow]
 
@@ -131,39 +129,18 @@ print("DELETED")
 """
 
 
-def _project(tmp: Path) -> Path:
-    import numpy as np
-
-    src = tmp / "src"
-    src.mkdir(parents=True)
-    (src / "train.py").write_text(textwrap.dedent(TRAIN_PY))
-    (tmp / "data").mkdir()
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 3))
-    y = (x @ np.array([1.0, -2.0, 0.5]) > 0).astype(float)
-    np.savetxt(tmp / "data" / "train.csv", np.column_stack([y, x]), delimiter=",")
-    return tmp
-
-
-def _line(out: str, tag: str) -> str:
-    return next(line.split(tag + " ", 1)[1] for line in out.splitlines() if tag + " " in line)
-
-
 def test_seed_multi_data_model(kiln_server: Any, tmp_path: Path) -> None:
-    proj = _project(tmp_path)
-    (proj / "user_script.py").write_text(textwrap.dedent(SEED))
-    out = subprocess.run([sys.executable, "user_script.py"], cwd=proj, env=kiln_server.env(), capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
-    seed_print = next("{" + line.split("{", 1)[1] for line in out.stdout.splitlines() if "{'predictions'" in line)
-    a = json.loads(_line(out.stdout, "BOTO3_A"))
+    proj = write_project(tmp_path, {"train.py": TRAIN_PY}, weights=(1.0, -2.0, 0.5))
+    stdout = run_user_script(kiln_server, proj, SEED, timeout=600)
+    seed_print = next("{" + text.split("{", 1)[1] for text in stdout.splitlines() if "{'predictions'" in text)
+    a = json.loads(line(stdout, "BOTO3_A"))
     assert seed_print == str(a) and 0.0 <= a["predictions"][0] <= 1.0
-    assert json.loads(_line(out.stdout, "PREDICT_A")) == a
-    b = json.loads(_line(out.stdout, "PREDICT_B"))  # trained on flipped labels: the other model answered
+    assert json.loads(line(stdout, "PREDICT_A")) == a
+    b = json.loads(line(stdout, "PREDICT_B"))  # trained on flipped labels: the other model answered
     assert b["predictions"][0] == pytest.approx(1 - a["predictions"][0], abs=0.05)
-    assert json.loads(_line(out.stdout, "MODELS")) == ["customer-A.tar.gz", "customer-B.tar.gz"]
-    assert _line(out.stdout, "UNKNOWN") == "ValidationError ValidationError"  # botocore's modelled error class
-    container = json.loads(_line(out.stdout, "CONTAINER"))
+    assert json.loads(line(stdout, "MODELS")) == ["customer-A.tar.gz", "customer-B.tar.gz"]
+    assert line(stdout, "UNKNOWN") == "ValidationError ValidationError"  # botocore's modelled error class
+    container = json.loads(line(stdout, "CONTAINER"))
     assert container["Mode"] == "MultiModel" and container["ModelDataUrl"].endswith("/multi-model-artifacts/")
-    assert _line(out.stdout, "INSTANCES") == "2"
-    assert "DELETED" in out.stdout
+    assert line(stdout, "INSTANCES") == "2"
+    assert "DELETED" in stdout

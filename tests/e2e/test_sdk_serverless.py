@@ -7,13 +7,11 @@ clean-up. The endpoint is InService holding no model server until the first pred
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sdk_project import line, run_user_script, write_project
 
 pytestmark = [pytest.mark.sdk, pytest.mark.slow]
 
@@ -92,40 +90,19 @@ print("DELETED")
 """
 
 
-def _lines(out: str, tag: str) -> str:
-    return next(line.split(tag + " ", 1)[1] for line in out.splitlines() if tag + " " in line)
-
-
-def _project(tmp: Path) -> Path:
-    import numpy as np
-
-    src = tmp / "src"
-    src.mkdir(parents=True)
-    (src / "train.py").write_text(textwrap.dedent(TRAIN_PY))
-    (tmp / "data").mkdir()
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 4))
-    y = (x @ np.array([1.0, -2.0, 0.5, 3.0]) > 0).astype(float)
-    np.savetxt(tmp / "data" / "train.csv", np.column_stack([y, x]), delimiter=",")
-    (tmp / "user_script.py").write_text(textwrap.dedent(SEED))
-    return tmp
-
-
 def test_seed_serverless_deploy_predict(kiln_server: Any, tmp_path: Path) -> None:
-    proj = _project(tmp_path)
-    out = subprocess.run([sys.executable, "user_script.py"], cwd=proj, env=kiln_server.env(), capture_output=True,
-                         text=True, timeout=480)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
-    status, config = _lines(out.stdout, "DESCRIBE").split(" ", 1)
+    proj = write_project(tmp_path, {"train.py": TRAIN_PY})
+    stdout = run_user_script(kiln_server, proj, SEED)
+    status, config = line(stdout, "DESCRIBE").split(" ", 1)
     assert status == "InService"
     assert json.loads(config) == {"MemorySizeInMB": 2048, "MaxConcurrency": 10}
-    assert json.loads(_lines(out.stdout, "CONFIG")) == {"MemorySizeInMB": 2048, "MaxConcurrency": 10}
-    predicted = json.loads(_lines(out.stdout, "PREDICT"))
+    assert json.loads(line(stdout, "CONFIG")) == {"MemorySizeInMB": 2048, "MaxConcurrency": 10}
+    predicted = json.loads(line(stdout, "PREDICT"))
     assert len(predicted) == 2 and predicted[0][0] > 0.5 > predicted[1][0]  # a trained model, both ways
-    body, variant = _lines(out.stdout, "BOTO3").rsplit(" ", 1)
+    body, variant = line(stdout, "BOTO3").rsplit(" ", 1)
     assert variant == "AllTraffic"
     assert json.loads(body)[0][0] == pytest.approx(predicted[0][0], abs=1e-3)
-    assert "DELETED" in out.stdout
+    assert "DELETED" in stdout
     sm = kiln_server.client("sagemaker")
     assert "my-serverless-endpoint" not in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]
                                             if e["EndpointStatus"] != "Deleting"]
