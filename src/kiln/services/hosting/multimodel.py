@@ -39,6 +39,8 @@ from kiln.aws import errors
 from kiln.aws.context import RequestContext
 from kiln.core.instances import lookup
 from kiln.services.hosting import multimodel_artifacts as artifacts
+from kiln.services.hosting.invoke_errors import ModelError, no_instance, timed_out, unavailable
+from kiln.services.hosting.invoke_errors import ModelNotReadyException as ModelNotReady
 from kiln.services.hosting.metrics import VariantKey
 from kiln.services.hosting.multimodel_metrics import MultiModelMetrics
 from kiln.services.hosting.router import ReplicaTarget, VariantRoute
@@ -48,9 +50,6 @@ from kiln.services.s3.store import ObjectStore
 LOG = logging.getLogger(__name__)
 LOAD_TIMEOUT = 360.0  # SageMaker keeps loading a model for up to 360 s
 HOT = 4  # requests of one model queued on its replica before an idle replica loads it too
-ModelError = errors.error("ModelError", 424)
-ServiceUnavailable = errors.error("ServiceUnavailable", 503, sender_fault=False)
-ModelNotReady = errors.error("ModelNotReadyException", 429)
 _TARGET = re.compile(r"\A\S[\x20-\x7e]*\Z")  # the model's pattern \A\S[\p{Print}]*\z for the ASCII the header carries
 GIB = 1024 ** 3
 
@@ -166,7 +165,7 @@ class MultiModelHosting:
             if variant.replicas:
                 raise errors.ValidationError(f"Endpoint {endpoint} is not a multi-model endpoint and does not "
                                              "support target model header.")
-            raise ServiceUnavailable(f"No healthy instance of variant {variant.name} is available; try again shortly.")
+            raise no_instance(variant.name)
         if not target:
             raise errors.ValidationError(f"Request {ctx.request_id} is missing a target model header.")
         if not _TARGET.match(target):
@@ -178,21 +177,15 @@ class MultiModelHosting:
         for attempt in (0, 1):
             replica = self._choose(variant, name, exclude=tried)
             if replica is None:
-                raise ServiceUnavailable(f"No healthy instance of variant {variant.name} is available; try again "
-                                         "shortly.")
+                raise no_instance(variant.name)
             rep = self.replicas[replica.id]
             try:
                 return await self._invoke_on(replica, rep, target, name, headers, body, timeout)
             except UpstreamTimeout:
-                raise ModelError(
-                    'Received server error (0) from primary with message "Your invocation timed out while waiting '
-                    'for a response from container primary. Review the latency metrics for each container in '
-                    'Amazon CloudWatch, resolve the issue, and try again."',  # unverified
-                    fields={"OriginalStatusCode": 0, "OriginalMessage": f"no response within {timeout:g} s"}) from None
+                raise timed_out(timeout) from None
             except UpstreamError as exc:
                 if attempt == 1:
-                    raise ServiceUnavailable(
-                        f"The model container of variant {variant.name} is unavailable: {exc}") from None
+                    raise unavailable(variant.name, exc) from None
                 tried = replica
         raise AssertionError("unreachable")
 

@@ -23,6 +23,14 @@ from kiln.aws.context import RequestContext
 from kiln.aws.dispatch import Provider, operation
 from kiln.core import errors as domain
 from kiln.services.hosting import eventstream, serverless
+from kiln.services.hosting.invoke_errors import (
+    ModelError,
+    ModelNotReadyException,
+    ServiceUnavailable,
+    no_instance,
+    timed_out,
+    unavailable,
+)
 from kiln.services.hosting.metrics import InvocationMetrics
 from kiln.services.hosting.router import NoSuchVariant, ReplicaTarget, Router, VariantRoute
 from kiln.services.hosting.service import HostingService
@@ -31,10 +39,7 @@ from kiln.services.hosting.upstream import UpstreamError, UpstreamResponse, Upst
 MAX_PAYLOAD = 6 * 1024 * 1024
 MODEL_TIMEOUT = 60.0
 
-ModelError = errors.error("ModelError", 424)
-ServiceUnavailable = errors.error("ServiceUnavailable", 503, sender_fault=False)
 ThrottlingException = errors.error("ThrottlingException", 400)  # unverified: the status (the code is observed)
-ModelNotReadyException = errors.error("ModelNotReadyException", 429)
 
 _FORWARDED = (("CustomAttributes", "X-Amzn-SageMaker-Custom-Attributes"),
               ("TargetModel", "X-Amzn-SageMaker-Target-Model"),
@@ -184,8 +189,7 @@ class RuntimeProvider(Provider):
         for attempt in (0, 1):
             replica = variant.pick(exclude=tried)
             if replica is None:
-                raise _Rejected(ServiceUnavailable(
-                    f"No healthy instance of variant {variant.name} is available; try again shortly."))
+                raise _Rejected(no_instance(variant.name))
             replica.inflight += 1
             t0 = time.perf_counter()
             try:
@@ -194,16 +198,10 @@ class RuntimeProvider(Provider):
                 replica.served += 1
                 return response, time.perf_counter() - t0
             except UpstreamTimeout:
-                raise _Rejected(ModelError(
-                    'Received server error (0) from primary with message "Your invocation timed out while waiting '
-                    'for a response from container primary. Review the latency metrics for each container in '
-                    'Amazon CloudWatch, resolve the issue, and try again."',  # unverified
-                    fields={"OriginalStatusCode": 0,
-                            "OriginalMessage": f"no response within {self.timeout:g} s"})) from None
+                raise _Rejected(timed_out(self.timeout)) from None
             except UpstreamError as exc:
                 if attempt == 1:
-                    raise _Rejected(ServiceUnavailable(
-                        f"The model container of variant {variant.name} is unavailable: {exc}")) from None
+                    raise _Rejected(unavailable(variant.name, exc)) from None
                 tried = replica
             finally:
                 replica.inflight -= 1
