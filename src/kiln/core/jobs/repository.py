@@ -7,6 +7,7 @@ the table, the row codecs, and the service's not-found answer; their own queries
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -79,6 +80,19 @@ class JobRepository(Generic[J]):
                                                             self.table.c.status == expected.value).values(**row))
         if result.rowcount != 1:
             raise Conflict(f"{self.kind} {job.name} changed concurrently")
+
+    def apply(self, job: J, change: Callable[[J], None], attempts: int = 5) -> J:
+        """`change(job)` (which checks the move is legal and raises if not), then compare-and-set on the
+        status it had; on a lost race, reload and change it again. Each service's one status writer."""
+        for _ in range(attempts):
+            expected = job.status
+            change(job)
+            try:
+                self.compare_and_set(job, expected)
+                return job
+            except Conflict:
+                job = self.get(job.scope, job.name)
+        raise Conflict(f"{self.kind} {job.name}: too many concurrent updates")
 
     def list(self, scope: Scope | None = None, statuses: tuple[str, ...] = ()) -> list[J]:
         q = sa.select(self.table).order_by(self.table.c.created_at)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiln.core import arns, clock
-from kiln.core.errors import AlreadyExists, Conflict, InvalidInput, InvalidState
+from kiln.core.errors import AlreadyExists, InvalidInput, InvalidState
 from kiln.core.instances import lookup
 from kiln.core.jobs.lifecycle import JobStatus, SecondaryStatus, check_transition
 from kiln.core.scope import Scope
@@ -119,7 +119,7 @@ class TrainingService:
                 message: str | None = None, **changes: Any) -> TrainingJob:
         """Move `job` to (status, secondary), closing the open transition; compare-and-set on the
         stored status. On a lost race, reload and re-apply if still legal."""
-        for _ in range(5):
+        def change(job: TrainingJob) -> None:
             target = status or job.status
             check_transition(job.name, job.status, target)
             now = clock.epoch()
@@ -129,18 +129,13 @@ class TrainingService:
                 job.transitions.append(Transition(secondary.value, now, message or MESSAGES.get(secondary, "")))
             elif message:
                 job.transitions[-1].message = message
-            expected = job.status
             job.status, job.secondary_status, job.modified_at = target, secondary, now
             for key, value in changes.items():
                 setattr(job, key, value)
             if target in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED) and job.transitions:
                 job.transitions[-1].end = job.transitions[-1].end or now
-            try:
-                self.repo.compare_and_set(job, expected)
-                return job
-            except Conflict:
-                job = self.repo.get(job.scope, job.name)
-        raise Conflict(f"training job {job.name}: too many concurrent updates")
+
+        return self.repo.apply(job, change)
 
     def update(self, job: TrainingJob, **changes: Any) -> TrainingJob:
         """Change non-status fields (keeps status; CAS on it)."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiln.core import arns, clock
-from kiln.core.errors import AlreadyExists, Conflict, InvalidInput, InvalidState, NotFound
+from kiln.core.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
 from kiln.core.jobs.lifecycle import TERMINAL, JobStatus, check_transition
 from kiln.core.scope import Scope
 from kiln.services.transform import jsonpath
@@ -112,19 +112,14 @@ class TransformService:
     def advance(self, job: TransformJob, status: JobStatus | None, **changes: Any) -> TransformJob:
         """Move `job` to `status` (None: keep it) and apply `changes`, compare-and-set on the stored
         status; on a lost race, reload and re-apply while the move is still legal."""
-        for _ in range(5):
+        def change(job: TransformJob) -> None:
             target = status or job.status
             check_transition(job.name, job.status, target)
-            expected = job.status
             now = clock.epoch()
             job.status, job.modified_at = target, now
             for key, value in changes.items():
                 setattr(job, key, value)
             if target in TERMINAL and job.transform_end is None:
                 job.transform_end = now
-            try:
-                self.repo.compare_and_set(job, expected)
-                return job
-            except Conflict:
-                job = self.repo.get(job.scope, job.name)
-        raise Conflict(f"transform job {job.name}: too many concurrent updates")
+
+        return self.repo.apply(job, change)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiln.core import arns, clock
-from kiln.core.errors import AlreadyExists, Conflict, InvalidInput, InvalidState, NotFound
+from kiln.core.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
 from kiln.core.jobs.lifecycle import JobStatus
 from kiln.core.scope import Scope
 from kiln.services.training.service import TrainingService
@@ -136,22 +136,17 @@ class TuningService:
     # -- the one status writer -------------------------------------------------------------------
     def advance(self, job: TuningJob, status: TuningStatus | None, **changes: Any) -> TuningJob:
         """Move `job` to `status` (None: keep it) with `changes`; compare-and-set on the stored status."""
-        for _ in range(5):
+        def change(job: TuningJob) -> None:
             target = status or job.status
             if target != job.status and target not in ALLOWED[job.status]:
                 raise InvalidState(f"Tuning job {job.name} is {job.status.value}; it cannot move to {target.value}.")
-            expected = job.status
             job.status, job.modified_at = target, clock.epoch()
             for key, value in changes.items():
                 setattr(job, key, value)
             if target in TERMINAL and job.ended_at is None:
                 job.ended_at = job.modified_at
-            try:
-                self.repo.compare_and_set(job, expected)
-                return job
-            except Conflict:
-                job = self.repo.get(job.scope, job.name)
-        raise Conflict(f"tuning job {job.name}: too many concurrent updates")
+
+        return self.repo.apply(job, change)
 
     # -- trials ------------------------------------------------------------------------------------
     @staticmethod
