@@ -32,6 +32,7 @@ from kiln.execution.local.process import kill_orphans
 from kiln.services.hosting.capture import CaptureSink, CaptureWriter
 from kiln.services.hosting.metrics import InvocationMetrics, VariantKey
 from kiln.services.hosting.models import Deployment, Endpoint, EndpointStatus
+from kiln.services.hosting.multimodel import is_multimodel
 from kiln.services.hosting.replicas import Replica, ReplicaLauncher, ReplicaSpec, ReplicaStartError, ReplicaState
 from kiln.services.hosting.router import EndpointRoute, RouteKey, Router, VariantRoute
 from kiln.services.hosting.serverless import ServerlessScaler
@@ -378,7 +379,10 @@ class HostingReconciler:
                 gate = self.serverless.gate(rt.key, v.name, v.serverless)
             else:
                 self.serverless.drop(rt.key, v.name)  # no longer serverless (UpdateEndpoint)
-            variants.append(VariantRoute(v.name, v.desired_weight, replicas, serverless=gate))
+            model = deployment.models[v.model_name]
+            container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+            variants.append(VariantRoute(v.name, v.desired_weight, replicas, serverless=gate,
+                                         multimodel=is_multimodel(container)))
         capture = self._capture_sink(rt, deployment)
         self.router.publish(rt.key, EndpointRoute.build(
             rt.key[2], variants, capture=capture, asynchronous=bool(deployment.config.get("AsyncInferenceConfig"))))

@@ -32,12 +32,14 @@ class ReplicaTarget:
 @dataclass(frozen=True, slots=True)
 class VariantRoute:
     """`serverless`: the variant's ServerlessGate (serverless.py) when it scales to zero; such a
-    variant takes traffic with no replica (the request starts one)."""
+    variant takes traffic with no replica (the request starts one). `multimodel`: its model is a
+    `Mode: MultiModel` container (InvokeEndpoint goes through multimodel.py)."""
 
     name: str
     weight: float
     replicas: tuple[ReplicaTarget, ...]
     serverless: Any = None
+    multimodel: bool = False
 
     def pick(self, rand: Callable[[], float] = random.random,
              exclude: ReplicaTarget | None = None) -> ReplicaTarget | None:

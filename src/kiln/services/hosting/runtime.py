@@ -125,7 +125,7 @@ class RuntimeProvider(Provider):
                 variant = await self._serverless(admitted, variant, len(body))
                 gate = admitted
                 timeout = max(0.001, self.timeout - (time.perf_counter() - started))
-            if self.multimodel is not None and (request.get("TargetModel") or self.multimodel.serves(variant)):
+            if self.multimodel is not None and (variant.multimodel or request.get("TargetModel")):
                 try:
                     response, model_s = await self.multimodel.invoke(ctx, name, variant, request, headers, body,
                                                                      timeout)
