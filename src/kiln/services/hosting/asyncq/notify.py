@@ -8,19 +8,15 @@ import base64
 import json
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from kiln.core.errors import DomainError
 from kiln.services.hosting.asyncq.config import INCLUDE, AsyncSettings
 from kiln.services.hosting.asyncq.store import AsyncRequest, RequestStatus
+from kiln.services.sns.delivery import iso
 
 LOG = logging.getLogger(__name__)
 MAX_INCLUDED = 128 * 1024
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
 
 
 def message(r: AsyncRequest, response: bytes | None) -> dict[str, Any]:
@@ -35,8 +31,8 @@ def message(r: AsyncRequest, response: bytes | None) -> dict[str, Any]:
         request["customAttributes"] = r.custom_attributes
     if r.input_location:
         request["inputLocation"] = r.input_location
-    out: dict[str, Any] = {"awsRegion": r.scope.region, "eventTime": _iso(r.finished_at or r.received_at),
-                           "receivedTime": _iso(r.received_at), "invocationStatus": "Completed" if ok else "Failed"}
+    out: dict[str, Any] = {"awsRegion": r.scope.region, "eventTime": iso(r.finished_at or r.received_at),
+                           "receivedTime": iso(r.received_at), "invocationStatus": "Completed" if ok else "Failed"}
     if not ok:
         out["failureReason"] = r.failure_reason or "Unknown"
     out["requestParameters"] = request
