@@ -4,6 +4,7 @@ Publish (kept and readable), errors as SNS answers them."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,6 +90,12 @@ def test_http_subscription_receives_published_messages(aws_client: Any, kiln_ser
     got = subscriber.wait_for(lambda m: m.get("MessageId") == message_id)[0]
     assert got["Type"] == "Notification" and got["TopicArn"] == arn and got["Message"] == "hello"
     assert got["Subject"] == "greeting" and got["MessageAttributes"]["kind"] == {"Type": "String", "Value": "test"}
+    deadline = time.monotonic() + 60  # the raw subscriber is served after the envelope one, in the same batch
+    while not kiln_server.platform.sns.service.messages(arn)[0].deliveries and time.monotonic() < deadline:
+        time.sleep(0.1)
+    deliveries = kiln_server.platform.sns.service.messages(arn)[0].deliveries
+    assert sorted((d["SubscriptionArn"], d["Status"]) for d in deliveries) == sorted([(sub, "Delivered"),
+                                                                                     (raw, "Delivered")])
     raw_bodies = [r["body"] for r in subscriber.received if r["headers"].get("x-amz-sns-rawdelivery") == "true"]
     assert raw_bodies == ["hello"]
     headers = next(r["headers"] for r in subscriber.received if "x-amz-sns-rawdelivery" not in r["headers"])
