@@ -20,14 +20,11 @@ import json
 from typing import Any
 
 from kiln.services.transform import jsonpath
+from kiln.serving.codecs import base_type
 
 
 class ProcessingError(Exception):
     """A record cannot be filtered or joined; the message goes to the job's log."""
-
-
-def _media(value: str | None) -> str:
-    return (value or "").split(";", 1)[0].strip().lower()
 
 
 def _csv_fields(text: str) -> list[str]:
@@ -44,8 +41,8 @@ def _csv_line(fields: Any) -> str:
 class Processor:
     def __init__(self, content_type: str | None, accept: str | None, input_filter: str, output_filter: str,
                  join_input: bool) -> None:
-        self.csv_in = _media(content_type) == "text/csv"
-        self.csv_out = _media(accept) == "text/csv" if accept else self.csv_in
+        self.csv_in = base_type(content_type) == "text/csv"
+        self.csv_out = base_type(accept) == "text/csv" if accept else self.csv_in
         self.input_path = None if jsonpath.is_identity(input_filter) else jsonpath.parse(input_filter)
         self.output_path = None if jsonpath.is_identity(output_filter) else jsonpath.parse(output_filter)
         self.join = join_input

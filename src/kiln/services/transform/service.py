@@ -12,15 +12,12 @@ from kiln.core.scope import Scope
 from kiln.services.transform import jsonpath
 from kiln.services.transform.models import TransformJob
 from kiln.services.transform.repository import TransformJobRepository
+from kiln.serving.codecs import base_type
 
 MAX_PAYLOAD_MB = 100  # SageMaker: MaxPayloadInMB, and MaxPayloadInMB x MaxConcurrentTransforms, at most 100 MB
 FILTER_TYPES = ("text/csv", "application/json", "application/jsonlines")
 
 ModelLookup = Callable[[Scope, str], Any]  # raises NotFound for an unknown model
-
-
-def _media(value: str | None) -> str:
-    return (value or "").split(";", 1)[0].strip().lower()
 
 
 def check_spec(request: dict[str, Any]) -> None:
@@ -56,7 +53,7 @@ def check_spec(request: dict[str, Any]) -> None:
         except jsonpath.JsonPathError as exc:
             raise InvalidInput(f"DataProcessing.{key}: {exc}") from None
     if filtered or processing.get("JoinSource") == "Input":
-        if _media(request["TransformInput"].get("ContentType")) not in FILTER_TYPES:
+        if base_type(request["TransformInput"].get("ContentType")) not in FILTER_TYPES:
             raise InvalidInput("DataProcessing (InputFilter, OutputFilter, JoinSource) needs "
                                "TransformInput.ContentType text/csv, application/json or application/jsonlines.")
         if request["TransformInput"].get("SplitType", "None") not in ("None", "Line"):
