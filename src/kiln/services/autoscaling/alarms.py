@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from kiln.core import arns
 from kiln.core.errors import InvalidInput
 from kiln.core.scope import Scope
 from kiln.core.state.db import METADATA, Database, Migration, create_tables
@@ -52,7 +53,7 @@ class Alarm:
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:cloudwatch:{self.scope.region}:{self.scope.account_id}:alarm:{self.name}"
+        return arns.arn(self.scope, "cloudwatch", f"alarm:{self.name}")
 
 
 def check(config: dict[str, Any]) -> None:

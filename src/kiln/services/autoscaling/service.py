@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from kiln.core import arns
 from kiln.core.errors import InvalidInput, NotFound
 from kiln.core.scope import Scope
 from kiln.services.autoscaling.store import AutoscalingStore, Policy, Target, TargetKey
@@ -57,8 +58,8 @@ class AutoscalingService:
         lo, hi = request.get("MinCapacity"), request.get("MaxCapacity")
         if old is None and (lo is None or hi is None):
             raise InvalidInput("MinCapacity and MaxCapacity are required to register a new scalable target.")
-        target = old or Target(key, 0, 0, "", {}, f"arn:aws:application-autoscaling:{scope.region}:"
-                               f"{scope.account_id}:scalable-target/{uuid.uuid4().hex[:28]}", self.clock())
+        target = old or Target(key, 0, 0, "", {}, arns.arn(scope, "application-autoscaling",
+                                                           f"scalable-target/{uuid.uuid4().hex[:28]}"), self.clock())
         target.min_capacity = int(lo) if lo is not None else target.min_capacity
         target.max_capacity = int(hi) if hi is not None else target.max_capacity
         if target.min_capacity > target.max_capacity:
@@ -67,8 +68,8 @@ class AutoscalingService:
             # Only asynchronous endpoints may scale to zero instances (their queue keeps the requests).
             raise InvalidInput(f"The minimum capacity for {key.resource_id} must be at least 1; only "
                                "asynchronous inference endpoints can scale down to 0 instances.")  # unverified
-        target.role_arn = request.get("RoleARN") or target.role_arn or (
-            f"arn:aws:iam::{scope.account_id}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+        target.role_arn = request.get("RoleARN") or target.role_arn or arns.role(
+            scope.account_id, "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
             "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint")
         if "SuspendedState" in request:
             target.suspended = dict(request["SuspendedState"])
@@ -108,11 +109,10 @@ class AutoscalingService:
         if kind == "TargetTrackingScaling":
             for side in ("AlarmHigh", "AlarmLow"):
                 name = f"TargetTracking-{key.resource_id}-{side}-{uuid.uuid4()}"
-                alarms.append({"AlarmName": name, "AlarmARN": f"arn:aws:cloudwatch:{scope.region}:"
-                               f"{scope.account_id}:alarm:{name}"})
-        policy = Policy(key, request["PolicyName"], kind, config, f"arn:aws:autoscaling:{scope.region}:"
-                        f"{scope.account_id}:scalingPolicy:{policy_id}:resource/{key.namespace}/{key.resource_id}:"
-                        f"policyName/{request['PolicyName']}", alarms, self.clock())
+                alarms.append({"AlarmName": name, "AlarmARN": arns.arn(scope, "cloudwatch", f"alarm:{name}")})
+        policy = Policy(key, request["PolicyName"], kind, config, arns.arn(
+            scope, "autoscaling", f"scalingPolicy:{policy_id}:resource/{key.namespace}/{key.resource_id}:"
+            f"policyName/{request['PolicyName']}"), alarms, self.clock())
         saved = self.store.put_policy(policy)
         self.notify()
         return saved

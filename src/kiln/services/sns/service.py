@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from kiln.core import arns
 from kiln.core.errors import InvalidInput, NotFound
 from kiln.core.scope import Scope
 from kiln.services.sns.delivery import HttpDelivery
@@ -27,7 +28,7 @@ DELIVERED = ("http", "https")
 
 
 def topic_arn(scope: Scope, name: str) -> str:
-    return f"arn:aws:sns:{scope.region}:{scope.account_id}:{name}"
+    return arns.arn(scope, "sns", name)
 
 
 def _topic_missing() -> NotFound:
