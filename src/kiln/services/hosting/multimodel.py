@@ -54,8 +54,11 @@ _TARGET = re.compile(r"\A\S[\x20-\x7e]*\Z")  # the model's pattern \A\S[\p{Print
 GIB = 1024 ** 3
 
 
-def is_multimodel(container: dict[str, Any]) -> bool:
-    return container.get("Mode") == "MultiModel"
+def is_multimodel(model: dict[str, Any]) -> bool:
+    """Whether a CreateModel spec's container (the primary, or the first) runs in `Mode: MultiModel`."""
+    container: dict[str, Any] = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    mode: str = container.get("Mode") or ""
+    return mode == "MultiModel"
 
 
 def memory_budget(instance_type: str, env_in: dict[str, str]) -> int:

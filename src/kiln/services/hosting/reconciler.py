@@ -379,10 +379,8 @@ class HostingReconciler:
                 gate = self.serverless.gate(rt.key, v.name, v.serverless)
             else:
                 self.serverless.drop(rt.key, v.name)  # no longer serverless (UpdateEndpoint)
-            model = deployment.models[v.model_name]
-            container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
             variants.append(VariantRoute(v.name, v.desired_weight, replicas, serverless=gate,
-                                         multimodel=is_multimodel(container)))
+                                         multimodel=is_multimodel(deployment.models[v.model_name])))
         capture = self._capture_sink(rt, deployment)
         self.router.publish(rt.key, EndpointRoute.build(
             rt.key[2], variants, capture=capture, asynchronous=bool(deployment.config.get("AsyncInferenceConfig"))))
