@@ -9,7 +9,6 @@ from kiln.services.autoscaling.policy import (
     CooldownState,
     ScalingInput,
     apply_cooldown,
-    combine,
     desired_instances,
     record,
 )
@@ -29,11 +28,6 @@ from kiln.services.autoscaling.policy import (
 ])
 def test_desired_instances(current: int, metric: float, target: float, lo: int, hi: int, want: int) -> None:
     assert desired_instances(ScalingInput(current, lo, hi, metric, target)) == want
-
-
-def test_combine_takes_the_largest() -> None:
-    assert combine([2, 5, 3], current=4) == 5
-    assert combine([], current=4) == 4
 
 
 CD = Cooldowns(scale_out=60, scale_in=300)

@@ -40,11 +40,6 @@ def desired_instances(x: ScalingInput) -> int:
     return clamp(want, x.min_count, x.max_count)
 
 
-def combine(wants: list[int], current: int) -> int:
-    """Several policies on one target: the largest desired count wins."""
-    return max(wants) if wants else current
-
-
 @dataclass(frozen=True, slots=True)
 class Cooldowns:
     scale_out: float = 300.0
