@@ -90,16 +90,18 @@ class SnsService:
                            self.clock())
         return self.store.put_subscription(sub)
 
-    def unsubscribe(self, scope: Scope, arn: str) -> None:
+    def subscription(self, scope: Scope, arn: str) -> Subscription:
         sub = self.store.get_subscription(arn)
         if sub is None or sub.scope != scope:
             raise NotFound("Subscription", arn, "Subscription does not exist")
+        return sub
+
+    def unsubscribe(self, scope: Scope, arn: str) -> None:
+        self.subscription(scope, arn)
         self.store.delete_subscription(arn)
 
     def subscription_attributes(self, scope: Scope, arn: str) -> dict[str, str]:
-        sub = self.store.get_subscription(arn)
-        if sub is None or sub.scope != scope:
-            raise NotFound("Subscription", arn, "Subscription does not exist")
+        sub = self.subscription(scope, arn)
         return {**sub.attributes, "SubscriptionArn": sub.arn, "TopicArn": sub.topic_arn, "Owner": scope.account_id,
                 "Protocol": sub.protocol, "Endpoint": sub.endpoint, "ConfirmationWasAuthenticated": "false",
                 "PendingConfirmation": "false", "RawMessageDelivery": sub.attributes.get("RawMessageDelivery", "false")}
