@@ -135,6 +135,9 @@ def test_invoke_errors(aws_client: Any, endpoint: str) -> None:
     with pytest.raises(ClientError) as neither:
         rt.invoke_endpoint_async(EndpointName=endpoint)
     assert _code(neither)[0] == "ValidationError" and "InputLocation" in _code(neither)[1]
+    with pytest.raises(ClientError) as too_big:
+        rt.invoke_endpoint_async(EndpointName=endpoint, Body=b"x" * 128001, ContentType="application/json")
+    assert _code(too_big)[0] == "ValidationError" and "128000 bytes" in _code(too_big)[1]
     # real-time calls are refused: an async endpoint's requests go through its queue
     with pytest.raises(ClientError) as realtime:
         rt.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=b"{}")

@@ -27,14 +27,12 @@ async def read_inline(body: Any) -> bytes | None:
         data = bytes(body)
     else:
         chunks, size = [], 0
-        async for chunk in body:
+        async for chunk in body:  # stops at the first chunk past the limit: enough to refuse it
+            chunks.append(chunk)
             size += len(chunk)
             if size > MAX_INLINE:
                 break
-            chunks.append(chunk)
         data = b"".join(chunks)
-        if size > MAX_INLINE:
-            data += b"x"
     if len(data) > MAX_INLINE:
         raise errors.ValidationError(f"Body is larger than the maximum of {MAX_INLINE} bytes; upload the payload "
                                      "to S3 and pass its InputLocation.")  # unverified
