@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 import tarfile
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sdk_project import line, run_user_script
 
 pytestmark = [pytest.mark.sdk, pytest.mark.slow]
 
@@ -123,28 +122,21 @@ def _model_archive() -> bytes:
     return buf.getvalue()
 
 
-def _line(out: str, tag: str) -> str:
-    return next(line.split(tag + " ", 1)[1] for line in out.splitlines() if tag + " " in line)
-
-
 def test_sdk_async_inference(kiln_server: Any, tmp_path: Path) -> None:
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "inference.py").write_text(textwrap.dedent(INFERENCE_PY))
     (tmp_path / "model.tar.gz").write_bytes(_model_archive())
-    (tmp_path / "user_script.py").write_text(textwrap.dedent(USER_SCRIPT))
-    out = subprocess.run([sys.executable, "user_script.py"], cwd=tmp_path, env=kiln_server.env(), capture_output=True,
-                         text=True, timeout=480)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
-    assert _line(out.stdout, "PREDICTOR") == "AsyncPredictor"
-    assert _line(out.stdout, "OUTPUT_PATH").endswith(".out")
-    result = json.loads(_line(out.stdout, "RESULT"))
+    stdout = run_user_script(kiln_server, tmp_path, USER_SCRIPT)
+    assert line(stdout, "PREDICTOR") == "AsyncPredictor"
+    assert line(stdout, "OUTPUT_PATH").endswith(".out")
+    result = json.loads(line(stdout, "RESULT"))
     assert len(result["predictions"]) == 1 and 0.0 <= result["predictions"][0] <= 1.0
-    assert json.loads(_line(out.stdout, "BY_PATH")) == result
-    assert json.loads(_line(out.stdout, "BLOCKING")) == result
-    assert json.loads(_line(out.stdout, "BOTO3")) == result
-    assert _line(out.stdout, "MODEL_ERROR") == "True"
-    config = json.loads(_line(out.stdout, "ASYNC_CONFIG"))
+    assert json.loads(line(stdout, "BY_PATH")) == result
+    assert json.loads(line(stdout, "BLOCKING")) == result
+    assert json.loads(line(stdout, "BOTO3")) == result
+    assert line(stdout, "MODEL_ERROR") == "True"
+    config = json.loads(line(stdout, "ASYNC_CONFIG"))
     assert config["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": 2}
     assert config["OutputConfig"]["S3OutputPath"].endswith("/async-demo/output")
     assert config["OutputConfig"]["S3FailurePath"]  # the SDK fills in a default failure path
-    assert "DELETED" in out.stdout
+    assert "DELETED" in stdout

@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sdk_project import line, run_user_script, write_project
 
 from conftest import LiveServer
 
@@ -112,21 +112,6 @@ GRID_RANGES = """{
 }"""
 
 
-def _project(tmp: Path) -> Path:
-    src = tmp / "src"
-    src.mkdir(parents=True)
-    (src / "train.py").write_text(textwrap.dedent(TRAIN_PY))
-    data = tmp / "data"
-    data.mkdir()
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(400, 4))
-    y = (x @ np.array([1.0, -2.0, 0.5, 3.0]) + 0.3 * rng.normal(size=400) > 0).astype(float)
-    np.savetxt(data / "train.csv", np.column_stack([y, x]), delimiter=",")
-    return tmp
-
-
 def _script(strategy: str) -> str:
     grid = strategy == "Grid"
     return (SEED_TUNER.replace("HYPERPARAMETER_RANGES", GRID_RANGES if grid else SEED_RANGES)
@@ -144,7 +129,7 @@ def kiln_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 @pytest.mark.parametrize("strategy", ["Bayesian", "Grid", "Hyperband"])
 def test_seed_tuner_example(kiln_server: Any, tmp_path: Path, strategy: str) -> None:
-    proj = _project(tmp_path)
+    proj = write_project(tmp_path, {"train.py": TRAIN_PY}, rows=400, noise=0.3)
     (proj / "user_script.py").write_text(_script(strategy))
     proc = subprocess.Popen([sys.executable, "user_script.py"], cwd=proj, env=kiln_server.env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -211,15 +196,9 @@ predictor.delete_endpoint()
 
 def test_tuner_deploys_the_best_job(kiln_server: Any, tmp_path: Path) -> None:
     """`tuner.deploy(...)`: the SDK attaches the best training job and deploys it (hosting)."""
-    proj = _project(tmp_path)
-    (proj / "src" / "inference.py").write_text(textwrap.dedent(INFERENCE_PY))
     script = (_script("Random").replace("max_jobs=4", "max_jobs=2")
               .replace('print("TUNING_JOB"', DEPLOY + 'print("TUNING_JOB"'))
-    (proj / "user_script.py").write_text(script)
-    out = subprocess.run([sys.executable, "user_script.py"], cwd=proj, env=kiln_server.env(), capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    # The SDK's endpoint wait prints progress dashes without a newline before our line.
-    prediction = json.loads(next(line.split("PREDICT ", 1)[1] for line in out.stdout.splitlines()
-                                 if "PREDICT " in line))
+    proj = write_project(tmp_path, {"train.py": TRAIN_PY, "inference.py": INFERENCE_PY}, rows=400, noise=0.3)
+    stdout = run_user_script(kiln_server, proj, script, timeout=600)
+    prediction = json.loads(line(stdout, "PREDICT"))
     assert len(prediction["predictions"]) == 1 and 0.0 <= prediction["predictions"][0] <= 1.0
