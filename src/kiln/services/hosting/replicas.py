@@ -27,6 +27,7 @@ from kiln.execution import runtimes
 from kiln.execution.local import process
 from kiln.execution.slots import Lease, SlotPool
 from kiln.services.hosting import artifacts, serverless
+from kiln.services.hosting.multimodel import is_multimodel
 from kiln.services.hosting.router import ReplicaTarget
 from kiln.services.hosting.upstream import UpstreamPool, ping
 from kiln.services.s3.store import ObjectStore
@@ -171,7 +172,7 @@ class LocalProcessLauncher:
         except runtimes.UnknownImage as exc:
             raise ReplicaStartError(str(exc)) from exc
         # A built-in algorithm image serves with its own `serve` command (SageMaker's `docker run <image> serve`).
-        multi = self.multimodel is not None and container.get("Mode") == "MultiModel"  # Kiln's model server serves
+        multi = self.multimodel is not None and is_multimodel(spec.model)  # Kiln's model server serves
         builtin = runtimes.ALGORITHMS.get(repo) if not env_in.get("SAGEMAKER_PROGRAM") and not multi else None
         framework = runtime.framework
         handle.lease = self._lease(spec.instance_type)
