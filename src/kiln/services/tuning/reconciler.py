@@ -36,7 +36,6 @@ class TuningReconciler:
         self.service = service
         self.repo = service.repo
         self.metrics = metrics  # kiln.services.metrics.store.MetricStore
-        self.interval = interval
         self.studies: dict[str, TuningStudy] = {}
         self._control = ControlLoop("tuning-reconciler", lambda: asyncio.to_thread(self.tick), interval)
 
