@@ -6,14 +6,13 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kiln import __version__
 from kiln.aws.dispatch import DispatchTable
@@ -89,10 +88,10 @@ class KilnApp:
     directly (no router on the data path). `data` is the gateway, or a plain-ASGI front for hot
     operations that falls through to it (`Platform.data_path`)."""
 
-    def __init__(self, admin: Starlette, gateway: Gateway, data: Any = None) -> None:
+    def __init__(self, admin: Starlette, gateway: Gateway, data: ASGIApp) -> None:
         self.admin = admin
         self.gateway = gateway
-        self.data = data or gateway
+        self.data = data
         self.state = admin.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
