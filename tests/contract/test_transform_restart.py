@@ -8,20 +8,11 @@ from pathlib import Path
 
 import test_transform_helpers as h
 
-from server_proc import ServerProcess
+from server_proc import ServerProcess, job_pids
 
 
 def _transform_pids(data: Path) -> set[int]:
-    marker = f"KILN_JOB_OWNER={data.resolve()}#transform".encode()
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
-                    found.add(int(entry.name))
-            except OSError:
-                continue
-    return found
+    return job_pids(Path(f"{data.resolve()}#transform"))
 
 
 def test_server_killed_mid_job_fails_it_honestly(tmp_path: Path) -> None:
