@@ -106,3 +106,19 @@ def test_seed_serverless_deploy_predict(kiln_server: Any, tmp_path: Path) -> Non
     sm = kiln_server.client("sagemaker")
     assert "my-serverless-endpoint" not in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]
                                             if e["EndpointStatus"] != "Deleting"]
+
+
+def test_demo_serverless_script(kiln_server: Any, tmp_path: Path) -> None:
+    """What `kiln demo` runs: src/kiln/demo/project/serverless.py on the demo's project (its src/train.py
+    serves JSON through its own input_fn/output_fn): cold start, then warm, the same answer each time."""
+    from kiln.demo.runner import lay_out_project
+
+    lay_out_project(tmp_path)
+    stdout = run_user_script(kiln_server, tmp_path, (tmp_path / "serverless.py").read_text())
+    assert "InService serverless: {'MemorySizeInMB': 2048, 'MaxConcurrency': 10}" in stdout
+    answers = [text.split(" ms  ", 1)[1] for text in stdout.splitlines() if " ms  {" in text]
+    assert len(answers) == 3 and len(set(answers)) == 1, stdout[-2000:]
+    assert len(json.loads(answers[0])["predictions"]) == 1
+    sm = kiln_server.client("sagemaker")
+    assert "my-serverless-endpoint" not in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]
+                                            if e["EndpointStatus"] != "Deleting"]
