@@ -19,6 +19,12 @@ LOG = logging.getLogger(__name__)
 MAX_INCLUDED = 128 * 1024
 
 
+def wants_response(r: AsyncRequest) -> bool:
+    """Whether the notification of finished `r` is to carry the answer (IncludeInferenceResponseIn)."""
+    wanted = INCLUDE[0] if r.status == RequestStatus.COMPLETED else INCLUDE[1]
+    return wanted in AsyncSettings.from_json(r.settings).include_response_in
+
+
 def message(r: AsyncRequest, response: bytes | None) -> dict[str, Any]:
     """The notification of a finished request; `response` is the model's answer (or error) body."""
     ok = r.status == RequestStatus.COMPLETED
@@ -41,9 +47,7 @@ def message(r: AsyncRequest, response: bytes | None) -> dict[str, Any]:
                                      "outputLocation": r.output_location}
     elif r.failure_location and r.output_content_type is not None:
         out["responseParameters"] = {"contentType": r.output_content_type, "failureLocation": r.failure_location}
-    settings = AsyncSettings.from_json(r.settings)
-    wanted = INCLUDE[0] if ok else INCLUDE[1]
-    if response is not None and wanted in settings.include_response_in and len(response) <= MAX_INCLUDED:
+    if response is not None and wants_response(r) and len(response) <= MAX_INCLUDED:
         out["responseBody"] = {"content": base64.b64encode(response).decode(), "encoding": "BASE64"}  # unverified
     out.update({"inferenceId": r.inference_id, "eventVersion": "1.0", "eventSource": "aws:sagemaker",
                 "eventName": "InferenceResult"})

@@ -28,7 +28,7 @@ from kiln.core.errors import DomainError, NotFound
 from kiln.core.loop import ControlLoop
 from kiln.core.scope import Scope
 from kiln.services.hosting.asyncq import notify
-from kiln.services.hosting.asyncq.config import INCLUDE, AsyncSettings, of_endpoint_config
+from kiln.services.hosting.asyncq.config import AsyncSettings, of_endpoint_config
 from kiln.services.hosting.asyncq.store import AsyncQueue, AsyncRequest, EndpointKey, RequestStatus
 from kiln.services.hosting.metrics import NAMESPACE
 from kiln.services.hosting.router import ReplicaTarget, Router
@@ -101,9 +101,8 @@ class AsyncDispatcher:
 
     def _stored_answer(self, r: AsyncRequest) -> bytes | None:
         """The answer written for `r`, when its notification is to include it (and it is small enough)."""
-        wanted = INCLUDE[0] if r.status == S.COMPLETED else INCLUDE[1]
         uri = r.output_location if r.status == S.COMPLETED else r.failure_location
-        if not uri or wanted not in AsyncSettings.from_json(r.settings).include_response_in:
+        if not uri or not notify.wants_response(r):
             return None
         bucket, key = parse_uri(uri)
         try:
