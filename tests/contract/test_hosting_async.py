@@ -5,6 +5,7 @@ notifications, backlog metrics, and scaling 0 -> 1 -> 0 on the backlog."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -171,7 +172,7 @@ def test_invoke_returns_at_once_and_output_is_written(aws_client: Any, endpoint:
                                          "accept": "application/json", "inputLocation": location}
     assert note["responseParameters"] == {"contentType": "application/json", "outputLocation": resp["OutputLocation"]}
     assert note["awsRegion"] == REGION and note["receivedTime"] <= note["eventTime"]
-    assert "predictions" in json.loads(__import__("base64").b64decode(note["responseBody"]["content"]))
+    assert "predictions" in json.loads(base64.b64decode(note["responseBody"]["content"]))
 
 
 def test_generated_id_and_inline_body(aws_client: Any, endpoint: str) -> None:
