@@ -24,11 +24,11 @@ from kiln.services.tuning.models import StopReason, Trial, TuningJob, TuningStat
 from kiln.services.tuning.service import TuningService
 from kiln.services.tuning.space import Space
 from kiln.services.tuning.study import Point, TuningStudy
+from kiln.services.tuning.views import RETRYABLE_PREFIX
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "/aws/sagemaker/TrainingJobs"
 DEFAULT_RETRIES = 2  # retries of a trial that failed with InternalServerError, without a RetryStrategy (Kiln's)
-RETRYABLE_PREFIX = "InternalServerError"
 
 
 class TuningReconciler:
