@@ -112,12 +112,16 @@ def _alarm(r: Any) -> Alarm:
                  r.configured_at)
 
 
+def _in(scope: Scope) -> Any:
+    return sa.and_(alarms.c.account_id == scope.account_id, alarms.c.region == scope.region)
+
+
 class AlarmStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def put(self, a: Alarm) -> None:
-        key = (alarms.c.account_id == a.scope.account_id, alarms.c.region == a.scope.region, alarms.c.name == a.name)
+        key = (_in(a.scope), alarms.c.name == a.name)
         with self.db.tx() as conn:
             if conn.execute(sa.select(alarms.c.name).where(*key)).first():
                 conn.execute(alarms.update().where(*key).values(config=a.config, configured_at=a.configured_at))
@@ -128,19 +132,17 @@ class AlarmStore:
 
     def set_state(self, a: Alarm, state: str, reason: str, now: float) -> None:
         with self.db.tx() as conn:
-            conn.execute(alarms.update().where(alarms.c.account_id == a.scope.account_id,
-                                               alarms.c.region == a.scope.region, alarms.c.name == a.name)
+            conn.execute(alarms.update().where(_in(a.scope), alarms.c.name == a.name)
                          .values(state=state, reason=reason, state_updated=now))
         a.state, a.reason, a.state_updated = state, reason, now
 
     def list(self, scope: Scope | None = None) -> list[Alarm]:
         q = sa.select(alarms).order_by(alarms.c.name)
         if scope is not None:
-            q = q.where(alarms.c.account_id == scope.account_id, alarms.c.region == scope.region)
+            q = q.where(_in(scope))
         with self.db.read() as conn:
             return [_alarm(r) for r in conn.execute(q).all()]
 
     def delete(self, scope: Scope, names: list[str]) -> None:
         with self.db.tx() as conn:
-            conn.execute(alarms.delete().where(alarms.c.account_id == scope.account_id,
-                                               alarms.c.region == scope.region, alarms.c.name.in_(names)))
+            conn.execute(alarms.delete().where(_in(scope), alarms.c.name.in_(names)))
