@@ -140,3 +140,18 @@ def test_sdk_async_inference(kiln_server: Any, tmp_path: Path) -> None:
     assert config["OutputConfig"]["S3OutputPath"].endswith("/async-demo/output")
     assert config["OutputConfig"]["S3FailurePath"]  # the SDK fills in a default failure path
     assert "DELETED" in stdout
+
+
+def test_demo_async_inference_script(kiln_server: Any, tmp_path: Path) -> None:
+    """What `kiln demo` runs: src/kiln/demo/project/async_inference.py on the demo's project (a PyTorch
+    estimator, AsyncInferenceConfig with SNS notifications to the script's own http subscriber)."""
+    from kiln.demo.runner import lay_out_project
+
+    lay_out_project(tmp_path)
+    stdout = run_user_script(kiln_server, tmp_path, (tmp_path / "async_inference.py").read_text())
+    assert "result: {'predictions': [" in stdout
+    assert "10 outputs written; the last: application/json {\"predictions\": [" in stdout
+    assert "11 notifications, e.g. " in stdout  # one per answered request, the first included
+    sm = kiln_server.client("sagemaker")
+    assert "my-async-endpoint" not in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]
+                                       if e["EndpointStatus"] != "Deleting"]
