@@ -278,8 +278,9 @@ class AsyncDispatcher:
             self._failed(r, f"ClientError: Could not write the output to {r.output_location}: {exc.message}",
                          None, None)
             return
-        if self.queue.finish(r.id, S.COMPLETED, self.clock(), content_type=content_type):
-            r.status, r.finished_at, r.output_content_type = S.COMPLETED, self.clock(), content_type
+        now = self.clock()
+        if self.queue.finish(r.id, S.COMPLETED, now, content_type=content_type):
+            r.status, r.finished_at, r.output_content_type = S.COMPLETED, now, content_type
             self._notify(r, response.body)
 
     def _failed(self, r: AsyncRequest, reason: str, body: bytes | None, content_type: str | None,
@@ -297,9 +298,10 @@ class AsyncDispatcher:
             except DomainError as exc:
                 LOG.warning("async inference %s: cannot write %s: %s", r.inference_id, r.failure_location,
                             exc.message)
-        if self.queue.finish(r.id, S.FAILED, self.clock(), failure_reason=reason, content_type=written,
+        now = self.clock()
+        if self.queue.finish(r.id, S.FAILED, now, failure_reason=reason, content_type=written,
                              expected=expected):
-            r.status, r.finished_at, r.failure_reason, r.output_content_type = S.FAILED, self.clock(), reason, written
+            r.status, r.finished_at, r.failure_reason, r.output_content_type = S.FAILED, now, reason, written
             self._notify(r, body)
 
     def _notify(self, r: AsyncRequest, body: bytes | None) -> None:
