@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from kiln.aws.errors import ValidationException
@@ -36,3 +36,24 @@ def page(items: Sequence[T], token: str | None, max_results: int | None,
     chunk = list(items[start:start + size])
     nxt = encode_token({"o": start + size}) if start + size < len(items) else None
     return chunk, nxt
+
+
+def listing(items: Sequence[T], request: dict[str, Any], summary: Callable[[T], dict[str, Any]],
+            sort_keys: dict[str, Callable[[T], Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    """A SageMaker List* call: NameContains / CreationTime* / LastModifiedTime* / StatusEquals filters,
+    sort, then a page."""
+    rows = list(items)
+    r = request
+    if "NameContains" in r:
+        rows = [x for x in rows if r["NameContains"].lower() in x.name.lower()]  # type: ignore[attr-defined]
+    if "StatusEquals" in r:
+        rows = [x for x in rows if x.status.value == r["StatusEquals"]]  # type: ignore[attr-defined]
+    for key, attr, after in (("CreationTimeAfter", "created_at", True), ("CreationTimeBefore", "created_at", False),
+                             ("LastModifiedTimeAfter", "modified_at", True),
+                             ("LastModifiedTimeBefore", "modified_at", False)):
+        if key in r:
+            bound = r[key].timestamp()
+            rows = [x for x in rows if (getattr(x, attr) > bound if after else getattr(x, attr) < bound)]
+    rows.sort(key=sort_keys[r.get("SortBy", "CreationTime")], reverse=r.get("SortOrder", "Descending") == "Descending")
+    chunk, token = page(rows, r.get("NextToken"), r.get("MaxResults"))
+    return [summary(x) for x in chunk], token

@@ -3,40 +3,17 @@ lives in HostingService, the running replicas in the reconciler."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from kiln.aws.context import RequestContext
 from kiln.aws.dispatch import Provider, operation
 from kiln.aws.errors import AwsError, InternalFailure, ResourceLimitExceeded, ValidationException
-from kiln.aws.pagination import page
+from kiln.aws.pagination import listing
 from kiln.core import errors as domain
 from kiln.services.hosting import wire
 from kiln.services.hosting.service import HostingService
 from kiln.services.tags.store import TagStore
-
-T = TypeVar("T")
-
-
-def listing(items: Sequence[T], request: dict[str, Any], summary: Callable[[T], dict[str, Any]],
-            sort_keys: dict[str, Callable[[T], Any]]) -> tuple[list[dict[str, Any]], str | None]:
-    """NameContains / CreationTime* / LastModifiedTime* / StatusEquals filters, sort, then a page."""
-    rows = list(items)
-    r = request
-    if "NameContains" in r:
-        rows = [x for x in rows if r["NameContains"].lower() in x.name.lower()]  # type: ignore[attr-defined]
-    if "StatusEquals" in r:
-        rows = [x for x in rows if x.status.value == r["StatusEquals"]]  # type: ignore[attr-defined]
-    for key, attr, after in (("CreationTimeAfter", "created_at", True), ("CreationTimeBefore", "created_at", False),
-                             ("LastModifiedTimeAfter", "modified_at", True),
-                             ("LastModifiedTimeBefore", "modified_at", False)):
-        if key in r:
-            bound = r[key].timestamp()
-            rows = [x for x in rows if (getattr(x, attr) > bound if after else getattr(x, attr) < bound)]
-    rows.sort(key=sort_keys[r.get("SortBy", "CreationTime")], reverse=r.get("SortOrder", "Descending") == "Descending")
-    chunk, token = page(rows, r.get("NextToken"), r.get("MaxResults"))
-    return [summary(x) for x in chunk], token
-
 
 _BY_NAME_TIME: dict[str, Callable[[Any], Any]] = {"Name": lambda x: x.name, "CreationTime": lambda x: x.created_at}
 _ENDPOINT_SORT: dict[str, Callable[[Any], Any]] = {**_BY_NAME_TIME, "Status": lambda x: x.status.value}

@@ -10,8 +10,8 @@ from kiln.aws.errors import (
     AwsError,
     ValidationException,
 )
+from kiln.aws.pagination import listing
 from kiln.core import errors as domain
-from kiln.services.hosting.provider import listing
 from kiln.services.tags.store import TagStore
 from kiln.services.training import wire
 from kiln.services.training.service import TrainingService

@@ -9,8 +9,8 @@ from typing import Any
 from kiln.aws.context import RequestContext
 from kiln.aws.dispatch import Provider, operation
 from kiln.aws.errors import AwsError, ValidationException
+from kiln.aws.pagination import listing
 from kiln.core import errors as domain
-from kiln.services.hosting.provider import listing
 from kiln.services.tags.store import TagStore
 from kiln.services.transform import wire
 from kiln.services.transform.service import TransformService

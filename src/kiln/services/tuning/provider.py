@@ -6,9 +6,8 @@ from typing import Any
 
 from kiln.aws.context import RequestContext
 from kiln.aws.dispatch import Provider, operation
-from kiln.aws.pagination import page
+from kiln.aws.pagination import listing, page
 from kiln.core import clock
-from kiln.services.hosting.provider import listing
 from kiln.services.tags.store import TagStore
 from kiln.services.tuning import views, wire
 from kiln.services.tuning.models import TuningJob
