@@ -21,7 +21,8 @@ from kiln.services.autoscaling.policy import (
     (2, 3000.0, 1000.0, 1, 4, 4),    # capped at max
     (4, 100.0, 1000.0, 1, 10, 1),    # far below: down to what the load needs
     (4, 0.0, 1000.0, 2, 10, 2),      # no traffic: min
-    (0, 5.0, 70.0, 0, 3, 1),         # from zero with traffic
+    (0, 80.0, 70.0, 0, 3, 1),        # from zero: once the metric exceeds the target (AWS's rule)
+    (0, 5.0, 70.0, 0, 3, 0),         # from zero below the target: stays (a step policy scales out sooner)
     (0, 0.0, 70.0, 0, 3, 0),         # from zero without
     (2, 70.00000001 * 1.0, 70.0, 1, 5, 2),  # float noise does not add an instance
     (3, 50.0, 0.0, 1, 5, 3),         # a zero target never moves

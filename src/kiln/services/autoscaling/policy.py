@@ -34,7 +34,9 @@ def desired_instances(x: ScalingInput) -> int:
     if x.target <= 0:
         return clamp(x.current, x.min_count, x.max_count)
     if x.current <= 0:
-        return clamp(1 if x.metric > 0 else 0, x.min_count, x.max_count)
+        # From zero (async endpoints), target tracking starts an instance only once the metric exceeds the
+        # target, as AWS documents; a step policy on HasBacklogWithoutCapacity is what scales out sooner.
+        return clamp(1 if x.metric > x.target else 0, x.min_count, x.max_count)
     # A tiny epsilon keeps float noise (e.g. 2 * 70.0000001 / 70) from adding an instance.
     want = math.ceil(x.current * x.metric / x.target - 1e-9)
     return clamp(want, x.min_count, x.max_count)
