@@ -144,3 +144,24 @@ def test_seed_multi_data_model(kiln_server: Any, tmp_path: Path) -> None:
     assert container["Mode"] == "MultiModel" and container["ModelDataUrl"].endswith("/multi-model-artifacts/")
     assert line(stdout, "INSTANCES") == "2"
     assert "DELETED" in stdout
+
+
+def test_demo_multi_model_script(kiln_server: Any, tmp_path: Path) -> None:
+    """What `kiln demo` runs: src/kiln/demo/project/multi_model.py on the demo's data (two scikit-learn
+    training jobs, the seed's MultiDataModel, 30 more customers added while it serves, then CloudWatch)."""
+    from kiln.demo.runner import lay_out_project
+
+    lay_out_project(tmp_path)
+    stdout = run_user_script(kiln_server, tmp_path, (tmp_path / "multi_model.py").read_text())
+    assert "32 models under s3://" in stdout, stdout[-2000:]
+    a = json.loads(line(stdout, "customer-A.tar.gz").replace("'", '"'))["predictions"]
+    b = json.loads(line(stdout, "customer-B.tar.gz").replace("'", '"'))["predictions"]
+    assert a != b, "two models trained with different alpha answer differently"
+    seed = next(text for text in stdout.splitlines() if "{'predictions'" in text and " " not in text.split("{")[0])
+    assert seed.lstrip("!") == str({"predictions": a}), "the seed's invoke_endpoint reached customer-A"
+    assert "unknown model: Failed to download model data" in stdout
+    stats = json.loads(line(stdout, "CloudWatch:").replace("'", '"'))
+    assert stats["ModelLoadingTime"] >= 32 and 0 < stats["LoadedModelCount"] <= 32
+    sm = kiln_server.client("sagemaker")
+    assert "customer-churn-mme-endpoint" not in [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]
+                                                 if e["EndpointStatus"] != "Deleting"]

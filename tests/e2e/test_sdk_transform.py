@@ -101,3 +101,20 @@ def test_sdk_transformer_transform_wait_and_outputs(kiln_server: Any, tmp_path: 
     assert "STATUS Completed Line text/csv" in out.stdout
     # transformer.wait() tails the job's log (CloudWatch Logs, /aws/sagemaker/TransformJobs)
     assert "[sagemaker logs]: MaxConcurrentTransforms=" in out.stdout
+
+
+def test_demo_batch_transform_script(kiln_server: Any, tmp_path: Path) -> None:
+    """What `kiln demo` runs: src/kiln/demo/project/batch_transform.py on the demo's data (built-in XGBoost
+    trained, then two transform jobs: plain, and with InputFilter/JoinSource/OutputFilter)."""
+    from sdk_project import run_user_script
+
+    from kiln.demo.runner import lay_out_project
+
+    lay_out_project(tmp_path)
+    stdout = run_user_script(kiln_server, tmp_path, (tmp_path / "batch_transform.py").read_text())
+    rows = len(np.loadtxt(tmp_path / "data" / "val.csv", delimiter=","))
+    scored = next(text for text in stdout.splitlines() if text.startswith("scored "))
+    assert scored.startswith(f"scored {rows} rows; RMSE against the labels: "), stdout[-2000:]
+    labels = np.loadtxt(tmp_path / "data" / "val.csv", delimiter=",")[:, 0]
+    assert float(scored.rsplit(" ", 1)[1]) < float(np.std(labels)), "a trained model beats the mean"
+    assert "label,prediction: " in stdout and "transform job Completed in " in stdout
