@@ -269,3 +269,36 @@ def test_cold_start_wait_is_bounded() -> None:
         assert gate.inflight == 0
 
     asyncio.run(scenario())
+
+
+def test_provisioned_concurrency_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Utilization is the time-weighted share of the provisioned concurrency in use; requests beyond it
+    count as spillover and do not raise the utilization past 1."""
+    from kiln.services.hosting import serverless
+
+    now = [100.0]
+    monkeypatch.setattr(serverless.time, "monotonic", lambda: now[0])
+    scaler = ServerlessScaler(lambda: None)
+    gate = scaler.gate(KEY, "AllTraffic", {"MemorySizeInMB": 1024, "MaxConcurrency": 4, "ProvisionedConcurrency": 2})
+    gate.take_provisioned_window()  # start a window at t=100
+    gate.admit()  # t=100: 1 in flight
+    now[0] = 101.0
+    gate.admit()  # t=101: 2 (both provisioned)
+    gate.admit()  # 3: spillover
+    now[0] = 102.0
+    for _ in range(3):
+        gate.leave(0.1)
+    now[0] = 104.0
+    figures = gate.take_provisioned_window()
+    # busy: 1 for 1 s, 2 (capped) for 1 s, 0 for 2 s = 3 concurrency-seconds of 2 x 4 available
+    assert figures == {"ServerlessProvisionedConcurrencyUtilization": pytest.approx(3 / 8),
+                       "ServerlessProvisionedConcurrencyExecutions": 2.0,
+                       "ServerlessProvisionedConcurrencyInvocations": 2.0,
+                       "ServerlessProvisionedConcurrencySpilloverInvocations": 1.0}
+    now[0] = 105.0
+    assert gate.take_provisioned_window()["ServerlessProvisionedConcurrencyUtilization"] == 0.0  # type: ignore[index]
+    now[0] = 106.0
+    [(scope, data)] = scaler.provisioned_metrics().items()
+    assert scope == SCOPE and {d.name for d in data} == set(figures)
+    none = scaler.gate(KEY, "Other", {"MemorySizeInMB": 1024, "MaxConcurrency": 4})
+    assert none.take_provisioned_window() is None

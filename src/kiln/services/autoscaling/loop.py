@@ -5,8 +5,10 @@ through the hosting service (whose reconciler starts or drains replicas). Each c
 activity: `InProgress` until the endpoint is back `InService` at that count.
 
 `SageMakerVariantInvocationsPerInstance` is the `AWS/SageMaker` `InvocationsPerInstance` Sum over the
-window, per minute; no datapoint means no traffic (0), so an idle variant scales in. A customized
-metric is the policy's Statistic over the window; no datapoint means no action.
+window, per minute; `SageMakerVariantProvisionedConcurrencyUtilization` (a serverless variant's
+provisioned concurrency, the other scalable dimension) is `ServerlessProvisionedConcurrencyUtilization`
+averaged over the window. For both, no datapoint means no traffic (0), so an idle variant scales in.
+A customized metric is the policy's Statistic over the window; no datapoint means no action.
 
 Step scaling policies act through CloudWatch alarms (`alarms.py`): each tick evaluates the alarms, and
 a policy named in the `AlarmActions` of an alarm in `ALARM` asks for the step that matches the
@@ -27,7 +29,7 @@ from kiln.core.errors import DomainError
 from kiln.core.loop import ControlLoop
 from kiln.services.autoscaling import alarms as cw
 from kiln.services.autoscaling import policy as pure
-from kiln.services.autoscaling.service import PREDEFINED, parse_resource
+from kiln.services.autoscaling.service import INSTANCES, PREDEFINED, PROVISIONED, parse_resource
 from kiln.services.autoscaling.store import Activity, AutoscalingStore, Policy, Target
 
 LOG = logging.getLogger(__name__)
@@ -95,11 +97,17 @@ class AutoscalingLoop:
         period = max(1, math.ceil(self.window))
         start = now - period
         predefined = (config.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")
-        if predefined == PREDEFINED:
-            points = self.metrics.statistics(target.key.scope, "AWS/SageMaker", "InvocationsPerInstance",
-                                             {"EndpointName": endpoint, "VariantName": variant}, start, now + 1e-3,
-                                             period, ["Sum"])
+        dims = {"EndpointName": endpoint, "VariantName": variant}
+        if predefined == PREDEFINED[INSTANCES]:
+            points = self.metrics.statistics(target.key.scope, "AWS/SageMaker", "InvocationsPerInstance", dims,
+                                             start, now + 1e-3, period, ["Sum"])
             return sum(p["Sum"] for p in points) * 60.0 / period
+        if predefined == PREDEFINED[PROVISIONED]:
+            points = self.metrics.statistics(target.key.scope, "AWS/SageMaker",
+                                             "ServerlessProvisionedConcurrencyUtilization", dims, start, now + 1e-3,
+                                             period, ["Sum", "SampleCount"])
+            count = sum(p["SampleCount"] for p in points)
+            return sum(p["Sum"] for p in points) / count if count else 0.0
         custom = config.get("CustomizedMetricSpecification") or {}
         if not custom.get("MetricName") or custom.get("Metrics"):
             return None  # metric math is not evaluated by Kiln
@@ -128,7 +136,7 @@ class AutoscalingLoop:
         if e.status.value != "InService" or e.pending is not None:
             return
         now = self.clock()
-        current = variant.desired_count
+        current = _capacity(target, variant, desired=True)
         proposals: list[tuple[int, Policy]] = []
         for p in self.store.policies(key=target.key):
             if p.policy_type == "StepScaling":
@@ -159,9 +167,12 @@ class AutoscalingLoop:
                                        max_count=target.max_capacity,
                                        scale_in_suspended=bool(target.suspended.get("DynamicScalingInSuspended")),
                                        scale_out_suspended=bool(target.suspended.get("DynamicScalingOutSuspended")))
-        if decision.count == current:
+        count = decision.count
+        if target.key.dimension == PROVISIONED:  # never past the variant's MaxConcurrency
+            count = min(count, int((variant.serverless or {}).get("MaxConcurrency") or count))
+        if count == current:
             return
-        self._scale(target, e.scope, endpoint_name, variant_name, current, decision.count, chosen, now)
+        self._scale(target, e.scope, endpoint_name, variant_name, current, count, chosen, now)
 
     def _scale(self, target: Target, scope: Any, endpoint: str, variant: str, current: int, count: int,
                chosen: Policy | None, now: float) -> None:
@@ -171,10 +182,14 @@ class AutoscalingLoop:
             alarm = self._firing[chosen.arn].name
         cause = (f"monitor alarm {alarm} in state ALARM triggered policy {chosen.name}" if chosen and alarm
                  else "minimum/maximum capacity of the scalable target changed")
-        activity = Activity(target.key, f"Setting desired instance count to {count}.", cause, "InProgress", now,
+        what = "provisioned concurrency" if target.key.dimension == PROVISIONED else "instance count"
+        activity = Activity(target.key, f"Setting desired {what} to {count}.", cause, "InProgress", now,
                             desired=count)
         try:
-            self.endpoints.set_instance_count(scope, endpoint, variant, count)
+            if target.key.dimension == PROVISIONED:
+                self.endpoints.set_provisioned_concurrency(scope, endpoint, variant, count)
+            else:
+                self.endpoints.set_instance_count(scope, endpoint, variant, count)
         except DomainError as exc:
             LOG.info("autoscaling %s: cannot scale now: %s", target.key.resource_id, exc.message)
             return
@@ -190,9 +205,18 @@ class AutoscalingLoop:
             return
         for a in self.store.activities(target.key.scope, target.key.namespace, target.key.resource_id,
                                        target.key.dimension, status="InProgress"):
-            if variant.current_count == a.desired:
-                self.store.finish_activity(a.id, "Successful", f"Successfully set desired instance count to "
+            what = "provisioned concurrency" if target.key.dimension == PROVISIONED else "instance count"
+            if _capacity(target, variant, desired=False) == a.desired:
+                self.store.finish_activity(a.id, "Successful", f"Successfully set desired {what} to "
                                            f"{a.desired}. Change successfully fulfilled by sagemaker.", self.clock())
             else:
                 self.store.finish_activity(a.id, "Failed", e.failure_reason or "The endpoint did not reach the "
-                                           "desired instance count.", self.clock())
+                                           f"desired {what}.", self.clock())
+
+
+def _capacity(target: Target, variant: Any, *, desired: bool) -> int:
+    """The variant's capacity in the target's dimension: instances, or provisioned concurrency."""
+    if target.key.dimension == PROVISIONED:
+        config = variant.serverless if desired else (variant.current_serverless or variant.serverless)
+        return int((config or {}).get("ProvisionedConcurrency") or 0)
+    return int(variant.desired_count if desired else variant.current_count)

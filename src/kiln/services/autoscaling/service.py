@@ -1,5 +1,10 @@
 """Application Auto Scaling use-cases for SageMaker endpoint variants: scalable targets and
-target tracking policies. The loop that acts on them is `loop.py`."""
+target tracking policies. The loop that acts on them is `loop.py`.
+
+Two scalable dimensions: an instance variant's `DesiredInstanceCount` (tracked predefined metric
+`SageMakerVariantInvocationsPerInstance`), and a serverless variant's `DesiredProvisionedConcurrency`
+(`SageMakerVariantProvisionedConcurrencyUtilization`); the variant must have provisioned concurrency
+to register the latter, whose minimum is 1."""
 
 from __future__ import annotations
 
@@ -14,8 +19,10 @@ from kiln.core.scope import Scope
 from kiln.services.autoscaling.store import AutoscalingStore, Policy, Target, TargetKey
 
 NAMESPACE = "sagemaker"
-DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-PREDEFINED = "SageMakerVariantInvocationsPerInstance"
+INSTANCES = "sagemaker:variant:DesiredInstanceCount"
+PROVISIONED = "sagemaker:variant:DesiredProvisionedConcurrency"
+PREDEFINED = {INSTANCES: "SageMakerVariantInvocationsPerInstance",
+              PROVISIONED: "SageMakerVariantProvisionedConcurrencyUtilization"}
 
 
 def parse_resource(resource_id: str) -> tuple[str, str]:
@@ -44,7 +51,7 @@ class AutoscalingService:
         if namespace != NAMESPACE:
             raise InvalidInput(f"Kiln scales SageMaker endpoint variants only; ServiceNamespace {namespace} is not "
                                "supported.")
-        if dimension != DIMENSION:
+        if dimension not in PREDEFINED:
             raise InvalidInput(f"Unsupported scalable dimension {dimension} for service namespace {namespace}.")
         return TargetKey(scope, namespace, request["ResourceId"], dimension)
 
@@ -64,7 +71,15 @@ class AutoscalingService:
         target.max_capacity = int(hi) if hi is not None else target.max_capacity
         if target.min_capacity > target.max_capacity:
             raise InvalidInput("Minimum capacity cannot be greater than maximum capacity")
-        if target.min_capacity < 1 and not e.current.config.get("AsyncInferenceConfig"):
+        v = e.current.variant(variant)
+        assert v is not None
+        if key.dimension == PROVISIONED:
+            _check_provisioned(key.resource_id, v.serverless, target.min_capacity)
+        elif v.serverless is not None:
+            raise InvalidInput(f"The variant {key.resource_id} is serverless: it has no instance count to scale. "
+                               f"Register the scalable dimension {PROVISIONED} to scale its provisioned "
+                               "concurrency.")  # unverified
+        elif target.min_capacity < 1 and not e.current.config.get("AsyncInferenceConfig"):
             # Only asynchronous endpoints may scale to zero instances (their queue keeps the requests).
             raise InvalidInput(f"The minimum capacity for {key.resource_id} must be at least 1; only "
                                "asynchronous inference endpoints can scale down to 0 instances.")  # unverified
@@ -95,9 +110,9 @@ class AutoscalingService:
             if predefined is None and not config.get("CustomizedMetricSpecification"):
                 raise InvalidInput("Either a PredefinedMetricSpecification or a CustomizedMetricSpecification is "
                                    "required.")
-            if predefined is not None and predefined != PREDEFINED:
-                raise InvalidInput(f"Kiln supports the predefined metric {PREDEFINED} for SageMaker variants, not "
-                                   f"{predefined}.")
+            if predefined is not None and predefined != PREDEFINED[key.dimension]:
+                raise InvalidInput(f"The predefined metric {predefined} does not apply to the scalable dimension "
+                                   f"{key.dimension}; use {PREDEFINED[key.dimension]}.")  # unverified
         elif kind == "StepScaling":
             config = request.get("StepScalingPolicyConfiguration")
             if not config:
@@ -124,3 +139,11 @@ class AutoscalingService:
                            f"No scaling policy found for service namespace: {key.namespace}, resource ID: "
                            f"{key.resource_id}, scalable dimension: {key.dimension}, policy name: "
                            f"{request['PolicyName']}")
+
+
+def _check_provisioned(resource_id: str, serverless: dict[str, Any] | None, min_capacity: int) -> None:
+    if serverless is None or not serverless.get("ProvisionedConcurrency"):
+        raise InvalidInput(f"The variant {resource_id} has no provisioned concurrency to scale: deploy it as a "
+                           "serverless variant with ProvisionedConcurrency first.")  # unverified
+    if min_capacity < 1:
+        raise InvalidInput(f"The minimum provisioned concurrency for {resource_id} must be at least 1.")  # unverified

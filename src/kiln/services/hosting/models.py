@@ -94,16 +94,17 @@ class Variant:
     current_weight: float = 0.0
     current_count: int = 0
     startup_timeout: int = 600
-    serverless: dict[str, Any] | None = None
+    serverless: dict[str, Any] | None = None  # the desired ServerlessConfig
     image: str = ""
     status: list[dict[str, Any]] = field(default_factory=list)  # [{Status, StatusMessage, StartTime}]
+    current_serverless: dict[str, Any] | None = None  # the ServerlessConfig in effect (None: as desired)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "model_name": self.model_name, "instance_type": self.instance_type,
                 "desired_weight": self.desired_weight, "desired_count": self.desired_count,
                 "current_weight": self.current_weight, "current_count": self.current_count,
                 "startup_timeout": self.startup_timeout, "serverless": self.serverless, "image": self.image,
-                "status": self.status}
+                "status": self.status, "current_serverless": self.current_serverless}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Variant:

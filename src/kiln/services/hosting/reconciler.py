@@ -126,7 +126,7 @@ class HostingReconciler:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.to_thread(self._flush_metrics)
+        await asyncio.to_thread(self._flush_metrics, self.serverless.provisioned_metrics())
         await asyncio.to_thread(self.capture.flush)
         replicas = [r for rt in self.runtimes.values() for r in rt.replicas()]
         await asyncio.gather(*(self.launcher.stop(r, 2.0) for r in replicas), return_exceptions=True)
@@ -264,6 +264,8 @@ class HostingReconciler:
             if (v.current_count, v.current_weight) != (v.desired_count, v.desired_weight) or v.status:
                 changed = True
                 v.current_count, v.current_weight, v.status = v.desired_count, v.desired_weight, []
+            if v.serverless is not None and v.current_serverless != v.serverless:
+                changed, v.current_serverless = True, dict(v.serverless)
         if not changed:
             return
         status = S.IN_SERVICE if e.status in (S.CREATING, S.UPDATING, S.SYSTEM_UPDATING) else e.status
@@ -425,7 +427,8 @@ class HostingReconciler:
         now = time.monotonic()
         if now - self._last["metrics"] >= self.timing.metrics_flush:
             self._last["metrics"] = now
-            await asyncio.to_thread(self._flush_metrics)
+            provisioned = self.serverless.provisioned_metrics()  # on the loop, where the gates change
+            await asyncio.to_thread(self._flush_metrics, provisioned)
         if now - self._last["capture"] >= self.timing.capture_flush:
             self._last["capture"] = now
             self._spawn(asyncio.to_thread(self.capture.flush), "capture-flush")
@@ -433,10 +436,13 @@ class HostingReconciler:
             self._last["health"] = now
             await self._health_checks()
 
-    def _flush_metrics(self) -> None:
+    def _flush_metrics(self, extra: dict[Any, list[Any]]) -> None:
         if self.metric_store is None:
             return
-        for scope, data in self.metrics.flush(self.healthy_count).items():
+        batches = self.metrics.flush(self.healthy_count)
+        for scope, data in extra.items():
+            batches.setdefault(scope, []).extend(data)
+        for scope, data in batches.items():
             try:
                 self.metric_store.put(scope, data)
             except Exception:

@@ -28,6 +28,14 @@ What Kiln does, and what it enforces:
   needed.
 * **Payload 4 MB** (the service's serverless limit, against 6 MB for instances), **60 s** per
   invocation, cold start included.
+* **Provisioned concurrency metrics** (variants with `ProvisionedConcurrency`), flushed with the
+  endpoint metrics: `ServerlessProvisionedConcurrencyUtilization` (the time-weighted mean of the
+  requests in flight that provisioned capacity serves, divided by `ProvisionedConcurrency`, over the
+  flush window), `ServerlessProvisionedConcurrencyExecutions` (the most such requests at once),
+  `ServerlessProvisionedConcurrencyInvocations` and `...SpilloverInvocations` (requests admitted
+  within, and beyond, the provisioned concurrency). Application Auto Scaling tracks the first
+  (`SageMakerVariantProvisionedConcurrencyUtilization`) and sets the concurrency through
+  `UpdateEndpointWeightsAndCapacities`' `ServerlessUpdateConfig`.
 * **Cost**: compute is counted as GB-seconds (memory size x model time of each invocation, as the
   service bills it), with cold starts and throttles, in the Prometheus gauges of the variant.
 
@@ -44,7 +52,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiln.core.errors import InvalidInput
+from kiln.core.scope import Scope
 from kiln.services.hosting.router import RouteKey, VariantRoute
+from kiln.services.metrics.models import Datum
+
+NAMESPACE = "AWS/SageMaker"
 
 MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
 MAX_PAYLOAD = 4 * 1024 * 1024
@@ -111,9 +123,18 @@ class ServerlessGate:
     cold_starts: int = 0
     throttled: int = 0
     gb_seconds: float = 0.0
+    # provisioned concurrency, since the last metrics window: requests within it and beyond it, the
+    # integral of the requests it served over time, the most at once
+    pc_invocations: int = 0
+    pc_spillover: int = 0
+    pc_peak: int = 0
+    _pc_busy: float = 0.0
+    _pc_mark: float = field(default_factory=time.monotonic)
+    _pc_window: float = field(default_factory=time.monotonic)
     _waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
     def configure(self, cfg: dict[str, Any]) -> None:
+        self._pc_account(time.monotonic())  # the window so far counts against the old concurrency
         self.memory_mb = int(cfg["MemorySizeInMB"])
         self.max_concurrency = int(cfg["MaxConcurrency"])
         self.provisioned = int(cfg.get("ProvisionedConcurrency") or 0)
@@ -129,18 +150,47 @@ class ServerlessGate:
             raise Throttled(f"Endpoint {self.endpoint} variant {self.variant} is at its MaxConcurrency of "
                             f"{self.max_concurrency} concurrent invocations.")
         now = time.monotonic()
+        self._pc_account(now)
         self.inflight += 1
         self.invocations += 1
         self.last_active = now
         if self.inflight >= self.peak:
             self.peak, self.peak_at = self.inflight, now
+        if self.provisioned:
+            if self.inflight <= self.provisioned:
+                self.pc_invocations += 1
+                self.pc_peak = max(self.pc_peak, self.inflight)
+            else:
+                self.pc_spillover += 1
         if self.healthy * self.per_replica < self.inflight:
             self.on_demand()
 
     def leave(self, compute_seconds: float) -> None:
+        now = time.monotonic()
+        self._pc_account(now)
         self.inflight -= 1
-        self.last_active = time.monotonic()
+        self.last_active = now
         self.gb_seconds += self.memory_mb / 1024 * compute_seconds
+
+    def _pc_account(self, now: float) -> None:
+        self._pc_busy += min(self.inflight, self.provisioned) * (now - self._pc_mark)
+        self._pc_mark = now
+
+    def take_provisioned_window(self) -> dict[str, float] | None:
+        """The provisioned-concurrency figures since the last call (None without provisioned concurrency)."""
+        now = time.monotonic()
+        self._pc_account(now)
+        elapsed, provisioned = now - self._pc_window, self.provisioned
+        out = None
+        if provisioned and elapsed > 0:
+            out = {"ServerlessProvisionedConcurrencyUtilization": min(1.0, self._pc_busy / (provisioned * elapsed)),
+                   "ServerlessProvisionedConcurrencyExecutions": float(max(self.pc_peak,
+                                                                           min(self.inflight, provisioned))),
+                   "ServerlessProvisionedConcurrencyInvocations": float(self.pc_invocations),
+                   "ServerlessProvisionedConcurrencySpilloverInvocations": float(self.pc_spillover)}
+        self._pc_busy, self._pc_window, self.pc_peak = 0.0, now, 0
+        self.pc_invocations = self.pc_spillover = 0
+        return out
 
     async def ready(self, deadline: float) -> VariantRoute:
         """The variant's route once it has a healthy replica; NotReady at `deadline` (monotonic)."""
@@ -252,10 +302,25 @@ class ServerlessScaler:
         for gate_key in [k for k in self.gates if k[0] == key]:
             self.gates.pop(gate_key).close(reason)
 
+    def provisioned_metrics(self) -> dict[Scope, list[Any]]:
+        """CloudWatch data for the provisioned concurrency of every serverless variant that has one,
+        since the last call (`AWS/SageMaker`, EndpointName + VariantName). Call on the event loop."""
+        now = time.time()
+        out: dict[Scope, list[Any]] = {}
+        for (key, variant), g in self.gates.items():
+            figures = g.take_provisioned_window()
+            if figures is None:
+                continue
+            dims = (("EndpointName", key[2]), ("VariantName", variant))
+            out.setdefault(Scope(key[0], key[1]), []).extend(
+                Datum(NAMESPACE, name, dims, now, value, "None" if name.endswith("Utilization") else "Count")
+                for name, value in figures.items())
+        return out
+
     def gauges(self, key: RouteKey, variant: str) -> dict[str, float]:
         g = self.gates.get((key, variant))
         if g is None:
             return {}
         return {"serverless_inflight": g.inflight, "serverless_cold_starts_total": g.cold_starts,
                 "serverless_throttled_total": g.throttled, "serverless_gb_seconds_total": round(g.gb_seconds, 6),
-                "serverless_memory_mb": g.memory_mb}
+                "serverless_memory_mb": g.memory_mb, "serverless_provisioned_concurrency": g.provisioned}

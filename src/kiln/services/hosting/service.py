@@ -148,8 +148,8 @@ class HostingService:
                             in_progress_message=True)
 
     def update_weights_and_capacities(self, scope: Scope, name: str, desired: list[dict[str, Any]]) -> Endpoint:
-        """`desired`: [{"VariantName", "DesiredWeight"?, "DesiredInstanceCount"?}] (wire keys; the wire
-        layer hands them through unchanged)."""
+        """`desired`: [{"VariantName", "DesiredWeight"?, "DesiredInstanceCount"?, "ServerlessUpdateConfig"?}]
+        (wire keys; the wire layer hands them through unchanged)."""
 
         def change(e: Endpoint) -> None:
             missing = [d["VariantName"] for d in desired if e.current.variant(d["VariantName"]) is None]
@@ -168,6 +168,10 @@ class HostingService:
                     v.desired_count = int(d["DesiredInstanceCount"])
                     if v.desired_count != v.current_count:
                         v.status = [{"Status": "Updating", "StartTime": self.clock()}]
+                if d.get("ServerlessUpdateConfig"):
+                    v.serverless = _serverless_update(v, d["ServerlessUpdateConfig"])
+                    if v.serverless != (v.current_serverless or v.serverless):
+                        v.status = [{"Status": "Updating", "StartTime": self.clock()}]
             if not any(v.desired_weight > 0 for v in e.current.variants):
                 raise InvalidInput("At least one variant must have a weight greater than 0.")  # unverified
             e.status = S.UPDATING
@@ -179,6 +183,11 @@ class HostingService:
         """Autoscaling's write: one variant's desired instance count (endpoint must be InService)."""
         return self.update_weights_and_capacities(scope, name, [{"VariantName": variant,
                                                                  "DesiredInstanceCount": count}])
+
+    def set_provisioned_concurrency(self, scope: Scope, name: str, variant: str, count: int) -> Endpoint:
+        """Autoscaling's write for a serverless variant: its ProvisionedConcurrency."""
+        return self.update_weights_and_capacities(scope, name, [{
+            "VariantName": variant, "ServerlessUpdateConfig": {"ProvisionedConcurrency": count}}])
 
     def _mutate(self, scope: Scope, name: str, change: Callable[[Endpoint], None],
                 allowed: tuple[EndpointStatus, ...] | None, in_progress_message: bool = False) -> Endpoint:
@@ -216,3 +225,18 @@ def _no_config(scope: Scope, name: str) -> str:
 
 def _no_endpoint(scope: Scope, name: str) -> str:
     return f'Could not find endpoint "{Endpoint(scope, name, S.CREATING, Deployment("", {}, {}, []), 0, 0).arn}".'
+
+
+def _serverless_update(v: Variant, update: dict[str, Any]) -> dict[str, Any]:
+    """The variant's ServerlessConfig with `update` (MaxConcurrency, ProvisionedConcurrency) applied."""
+    if v.serverless is None:
+        raise InvalidInput(f"Variant {v.name} is not serverless: ServerlessUpdateConfig applies to serverless "
+                           "variants only.")  # unverified
+    config = dict(v.serverless)
+    for field in ("MaxConcurrency", "ProvisionedConcurrency"):
+        if update.get(field) is not None:
+            config[field] = int(update[field])
+    if int(config.get("ProvisionedConcurrency") or 0) > int(config["MaxConcurrency"]):
+        raise InvalidInput(f"ProvisionedConcurrency ({config['ProvisionedConcurrency']}) of variant {v.name} must "
+                           f"be less than or equal to MaxConcurrency ({config['MaxConcurrency']}).")  # unverified
+    return config

@@ -38,7 +38,7 @@ def _variant(v: Variant, created_at: float) -> dict[str, Any]:
     if v.status:
         out["VariantStatus"] = v.status
     if v.serverless:
-        out["CurrentServerlessConfig"] = v.serverless
+        out["CurrentServerlessConfig"] = v.current_serverless or v.serverless
         out["DesiredServerlessConfig"] = v.serverless
     return out
 
