@@ -1,7 +1,8 @@
 # Batch transform with the SageMaker SDK v2: the built-in XGBoost algorithm trained on data/train.csv,
 # then `estimator.transformer(...)` scores data/val.csv offline, twice:
 #   1. the features only (the usual `transform(s3_input, content_type="text/csv", split_type="Line")`),
-#      predictions read back from the `.out` file next to the labels;
+#      predictions read back from the `.out` file next to the labels, with Model Monitor's batch data
+#      capture: manifests of the inputs and outputs, and an inference id and time on every record;
 #   2. the labelled file with DataProcessing: InputFilter drops the label before the model sees the
 #      row, JoinSource="Input" joins each prediction to its input row, OutputFilter keeps
 #      label,prediction.
@@ -12,7 +13,7 @@ import numpy as np
 import sagemaker
 from sagemaker import image_uris
 from sagemaker.estimator import Estimator
-from sagemaker.inputs import TrainingInput
+from sagemaker.inputs import BatchDataCaptureConfig, TrainingInput
 
 sess = sagemaker.Session()
 role = sagemaker.get_execution_role()
@@ -38,12 +39,18 @@ s3_input = sess.upload_data("data/val_features.csv", bucket, "batch/input")
 transformer = xgb.transformer(instance_count=1, instance_type="ml.m5.xlarge",
                               output_path=f"s3://{bucket}/batch/output", strategy="MultiRecord",
                               assemble_with="Line", accept="text/csv")
-transformer.transform(s3_input, content_type="text/csv", split_type="Line")
+transformer.transform(s3_input, content_type="text/csv", split_type="Line",
+                      batch_data_capture_config=BatchDataCaptureConfig(
+                          destination_s3_uri=f"s3://{bucket}/batch/capture", generate_inference_id=True))
 transformer.wait()
 body = s3.get_object(Bucket=bucket, Key="batch/output/val_features.csv.out")["Body"].read().decode()
-predictions = np.array(body.split(), dtype=float)
+records = [line.split(",") for line in body.splitlines()]  # prediction, inference id, inference time
+predictions = np.array([r[0] for r in records], dtype=float)
 rmse = float(np.sqrt(np.mean((predictions - val[:, 0]) ** 2)))
 print(f"scored {len(predictions)} rows; RMSE against the labels: {rmse:.4f}")
+print("first record:", ",".join(records[0]))
+for obj in s3.list_objects_v2(Bucket=bucket, Prefix="batch/capture/")["Contents"]:
+    print("captured:", obj["Key"], s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode())
 
 # --- 2. The labelled file: filter the input, join the predictions to it, keep label,prediction ---
 s3_labelled = sess.upload_data("data/val.csv", bucket, "batch/labelled")

@@ -65,6 +65,8 @@ class RunSettings:
     join_input: bool
     timeout: float
     retries: int
+    inference_ids: str = ""  # DataCaptureConfig.GenerateInferenceId: '' (off), 'csv' or 'json' (capture.py)
+    inference_time: str = ""  # the transform start time those records carry
 
     @property
     def data_processing(self) -> bool:

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiln.core.errors import NotFound
+from kiln.core.errors import DomainError, NotFound
 from kiln.core.instances import lookup
 from kiln.core.jobs.lifecycle import JobStatus
 from kiln.services.hosting.replicas import Replica, ReplicaStartError, new_instance_id
 from kiln.services.s3.store import ObjectStore
+from kiln.services.transform import capture
 from kiln.services.transform import models as m
 from kiln.services.transform.inputs import InputError, list_inputs, spread
 from kiln.services.transform.launcher import InstanceSpec, TransformLauncher
@@ -68,7 +69,7 @@ def container_environment(spec: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def resolve_settings(spec: dict[str, Any], params: dict[str, Any] | None) -> RunSettings:
+def resolve_settings(spec: dict[str, Any], params: dict[str, Any] | None, start: float = 0.0) -> RunSettings:
     params = params or {}
     source, output = spec["TransformInput"], spec["TransformOutput"]
     strategy = spec.get("BatchStrategy") or {"SINGLE_RECORD": "SingleRecord"}.get(
@@ -87,7 +88,8 @@ def resolve_settings(spec: dict[str, Any], params: dict[str, Any] | None) -> Run
         input_filter=processing.get("InputFilter") or "$", output_filter=processing.get("OutputFilter") or "$",
         join_input=processing.get("JoinSource") == "Input",
         timeout=float(client.get("InvocationsTimeoutInSeconds") or m.DEFAULT_TIMEOUT_S),
-        retries=int(client.get("InvocationsMaxRetries", m.DEFAULT_RETRIES)))
+        retries=int(client.get("InvocationsMaxRetries", m.DEFAULT_RETRIES)),
+        inference_ids=capture.id_format(spec), inference_time=capture.inference_time(start))
 
 
 def worker_count(spec: dict[str, Any], model: dict[str, Any], host_cpus: int) -> int:
@@ -160,8 +162,9 @@ class TransformRunner:
                 return JobStatus.FAILED, exc.message[:1024], {}
             count = min(job.instance_count, len(files))
             await self._until_stopped(self._launch(model.spec, count))
-            self.job = await asyncio.to_thread(deps.service.advance, self.job, None, transform_start=time.time())
-            settings = resolve_settings(job.spec, await self._execution_parameters())
+            start = time.time()
+            self.job = await asyncio.to_thread(deps.service.advance, self.job, None, transform_start=start)
+            settings = resolve_settings(job.spec, await self._execution_parameters(), start)
             lines = [sagemaker_log(settings.log_line())]
             await asyncio.gather(*(asyncio.to_thread(deps.launcher.log_lines, i[0], lines) for i in self.instances))
             shares = spread(files, count)
@@ -169,6 +172,13 @@ class TransformRunner:
                                       settings=settings, output_path=job.spec["TransformOutput"]["S3OutputPath"],
                                       work_dir=self._work_dir() / procs[0].id) for procs in self.instances]
             totals = await self._until_stopped(self._work(workers, shares))
+            if job.spec.get("DataCaptureConfig"):
+                try:
+                    await asyncio.to_thread(capture.write_manifests, deps.objects, job.spec["DataCaptureConfig"],
+                                            job.name, start, files, job.spec["TransformOutput"]["S3OutputPath"])
+                except DomainError as exc:  # e.g. the destination bucket does not exist
+                    return JobStatus.FAILED, f"ClientError: Unable to write the captured data: {exc.message}"[
+                        :1024], {}
             return JobStatus.COMPLETED, None, totals
         except _Stopped:
             return JobStatus.STOPPED, None, {}

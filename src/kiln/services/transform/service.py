@@ -9,7 +9,7 @@ from kiln.core import arns, clock
 from kiln.core.errors import AlreadyExists, InvalidInput, InvalidState, NotFound
 from kiln.core.jobs.lifecycle import TERMINAL, JobStatus, check_transition
 from kiln.core.scope import Scope
-from kiln.services.transform import jsonpath
+from kiln.services.transform import capture, jsonpath
 from kiln.services.transform.models import TransformJob
 from kiln.services.transform.repository import TransformJobRepository
 from kiln.serving.codecs import base_type
@@ -31,9 +31,7 @@ def check_spec(request: dict[str, Any]) -> None:
     if source["S3DataType"] not in ("S3Prefix", "ManifestFile"):
         raise InvalidInput(f"S3DataType {source['S3DataType']} is not supported by Kiln's batch transform "
                            "(use S3Prefix or ManifestFile).")
-    if request.get("DataCaptureConfig"):
-        raise InvalidInput("DataCaptureConfig is not supported by Kiln's batch transform yet: create the job "
-                           "without it.")
+    capture.check(request)
     payload = request.get("MaxPayloadInMB")
     concurrent = request.get("MaxConcurrentTransforms")
     if payload is not None and payload > MAX_PAYLOAD_MB:

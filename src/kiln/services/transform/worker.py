@@ -22,7 +22,7 @@ from typing import Any
 from kiln.core.errors import DomainError
 from kiln.services.hosting.upstream import UpstreamError, UpstreamTimeout
 from kiln.services.s3.store import ObjectStore
-from kiln.services.transform import records
+from kiln.services.transform import capture, records
 from kiln.services.transform.dataproc import ProcessingError, Processor
 from kiln.services.transform.inputs import InputFile, output_location
 from kiln.services.transform.models import RunSettings
@@ -175,6 +175,9 @@ class InstanceWorker:
                 data = response + b"\n"
             else:
                 data = response
+            if self.settings.inference_ids:
+                data = await asyncio.to_thread(capture.append_ids, data, self.settings.inference_ids,
+                                               self.settings.inference_time)
             self.counters.requests += 1
             self.counters.records_bytes += len(batch.body)
             out.put(batch.index, data)
