@@ -31,12 +31,24 @@ def write_project(tmp: Path, src: dict[str, str], *, rows: int = 256,
     return tmp
 
 
-def run_user_script(kiln_server: Any, proj: Path, script: str, *, timeout: int = 480) -> str:
-    """Write `script` (dedented) as proj/user_script.py, run it under the server's env; its stdout."""
+def run_user_script(kiln_server: Any, proj: Path, script: str, *, timeout: int = 480,
+                    endpoints: Sequence[str] = ()) -> str:
+    """Write `script` (dedented) as proj/user_script.py, run it under the server's env; its stdout.
+    `endpoints`: names the script deletes when it succeeds; deleted here if it did not, so a failure
+    leaves no instances behind for the tests that share the server."""
     (proj / "user_script.py").write_text(textwrap.dedent(script))
-    out = subprocess.run([sys.executable, "user_script.py"], cwd=proj, env=kiln_server.env(), capture_output=True,
-                         text=True, timeout=timeout)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+    try:
+        out = subprocess.run([sys.executable, "user_script.py"], cwd=proj, env=kiln_server.env(),
+                             capture_output=True, text=True, timeout=timeout)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+    except BaseException:
+        sm = kiln_server.client("sagemaker")
+        for name in endpoints:
+            try:
+                sm.delete_endpoint(EndpointName=name)
+            except Exception:  # never there, or already going
+                pass
+        raise
     return out.stdout
 
 

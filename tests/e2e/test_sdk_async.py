@@ -126,7 +126,7 @@ def test_sdk_async_inference(kiln_server: Any, tmp_path: Path) -> None:
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "inference.py").write_text(textwrap.dedent(INFERENCE_PY))
     (tmp_path / "model.tar.gz").write_bytes(_model_archive())
-    stdout = run_user_script(kiln_server, tmp_path, USER_SCRIPT)
+    stdout = run_user_script(kiln_server, tmp_path, USER_SCRIPT, endpoints=["my-async-endpoint"])
     assert line(stdout, "PREDICTOR") == "AsyncPredictor"
     assert line(stdout, "OUTPUT_PATH").endswith(".out")
     result = json.loads(line(stdout, "RESULT"))
@@ -148,7 +148,8 @@ def test_demo_async_inference_script(kiln_server: Any, tmp_path: Path) -> None:
     from kiln.demo.runner import lay_out_project
 
     lay_out_project(tmp_path)
-    stdout = run_user_script(kiln_server, tmp_path, (tmp_path / "async_inference.py").read_text())
+    stdout = run_user_script(kiln_server, tmp_path, (tmp_path / "async_inference.py").read_text(),
+                             endpoints=["my-async-endpoint"])
     assert "result: {'predictions': [" in stdout
     assert "10 outputs written; the last: application/json {\"predictions\": [" in stdout
     assert "11 notifications, e.g. " in stdout  # one per answered request, the first included

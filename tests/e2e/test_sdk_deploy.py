@@ -145,7 +145,7 @@ aas.deregister_scalable_target(ServiceNamespace="sagemaker",
 def test_seed_deploy_predict_autoscaling(kiln_server: Any, tmp_path: Path) -> None:
     proj = write_project(tmp_path, {"train.py": TRAIN_PY, "inference.py": INFERENCE_PY, "requirements.txt": "numpy\n"})
     script = textwrap.dedent(SEED).replace("AUTOSCALING\n", textwrap.dedent(AUTOSCALING))
-    stdout = run_user_script(kiln_server, proj, script)
+    stdout = run_user_script(kiln_server, proj, script, endpoints=["my-pytorch-endpoint"])
     predicted = json.loads(line(stdout, "PREDICT"))
     assert len(predicted["predictions"]) == 1 and 0.0 <= predicted["predictions"][0] <= 1.0
     boto_line = line(stdout, "BOTO3")

@@ -131,7 +131,7 @@ print("DELETED")
 
 def test_seed_multi_data_model(kiln_server: Any, tmp_path: Path) -> None:
     proj = write_project(tmp_path, {"train.py": TRAIN_PY}, weights=(1.0, -2.0, 0.5))
-    stdout = run_user_script(kiln_server, proj, SEED, timeout=600)
+    stdout = run_user_script(kiln_server, proj, SEED, timeout=600, endpoints=["customer-churn-mme-endpoint"])
     seed_print = next("{" + text.split("{", 1)[1] for text in stdout.splitlines() if "{'predictions'" in text)
     a = json.loads(line(stdout, "BOTO3_A"))
     assert seed_print == str(a) and 0.0 <= a["predictions"][0] <= 1.0
@@ -152,7 +152,8 @@ def test_demo_multi_model_script(kiln_server: Any, tmp_path: Path) -> None:
     from kiln.demo.runner import lay_out_project
 
     lay_out_project(tmp_path)
-    stdout = run_user_script(kiln_server, tmp_path, (tmp_path / "multi_model.py").read_text())
+    stdout = run_user_script(kiln_server, tmp_path, (tmp_path / "multi_model.py").read_text(),
+                             endpoints=["customer-churn-mme-endpoint"])
     assert "32 models under s3://" in stdout, stdout[-2000:]
     a = json.loads(line(stdout, "customer-A.tar.gz").replace("'", '"'))["predictions"]
     b = json.loads(line(stdout, "customer-B.tar.gz").replace("'", '"'))["predictions"]

@@ -92,7 +92,7 @@ print("DELETED")
 
 def test_seed_serverless_deploy_predict(kiln_server: Any, tmp_path: Path) -> None:
     proj = write_project(tmp_path, {"train.py": TRAIN_PY})
-    stdout = run_user_script(kiln_server, proj, SEED)
+    stdout = run_user_script(kiln_server, proj, SEED, endpoints=["my-serverless-endpoint"])
     status, config = line(stdout, "DESCRIBE").split(" ", 1)
     assert status == "InService"
     assert json.loads(config) == {"MemorySizeInMB": 2048, "MaxConcurrency": 10}
@@ -114,7 +114,8 @@ def test_demo_serverless_script(kiln_server: Any, tmp_path: Path) -> None:
     from kiln.demo.runner import lay_out_project
 
     lay_out_project(tmp_path)
-    stdout = run_user_script(kiln_server, tmp_path, (tmp_path / "serverless.py").read_text())
+    stdout = run_user_script(kiln_server, tmp_path, (tmp_path / "serverless.py").read_text(),
+                             endpoints=["my-serverless-endpoint"])
     assert "InService serverless: {'MemorySizeInMB': 2048, 'MaxConcurrency': 10}" in stdout
     answers = [text.split(" ms  ", 1)[1] for text in stdout.splitlines() if " ms  {" in text]
     assert len(answers) == 3 and len(set(answers)) == 1, stdout[-2000:]

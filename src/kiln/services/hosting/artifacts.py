@@ -59,10 +59,14 @@ def model_data(container: dict[str, Any]) -> tuple[str | None, bool]:
 
 def prepare(objects: ObjectStore, cache_root: Path, key_parts: list[str], container: dict[str, Any],
             python: str, log: Callable[[str], None]) -> PreparedModel:
-    """Unpack the model once (per model identity `key_parts`); later calls reuse the cache."""
+    """Unpack the model once (per model identity `key_parts` and the artifacts' current versions);
+    later calls reuse the cache. An artifact overwritten in the object store is fetched again."""
     url, compressed = model_data(container)
     env = container.get("Environment") or {}
-    ident = json.dumps([*key_parts, url, env.get("SAGEMAKER_SUBMIT_DIRECTORY")], sort_keys=True)
+    submit_dir = env.get("SAGEMAKER_SUBMIT_DIRECTORY")
+    versions = [_version(objects, url, compressed) if url else "",
+                _version(objects, submit_dir, True) if str(submit_dir or "").startswith("s3://") else ""]
+    ident = json.dumps([*key_parts, url, submit_dir, versions], sort_keys=True)
     digest = hashlib.sha256(ident.encode()).hexdigest()[:20]
     root = cache_root / digest
     with _lock(digest):
@@ -92,6 +96,20 @@ def prepare(objects: ObjectStore, cache_root: Path, key_parts: list[str], contai
                 extra.append(str(target))
             break
     return PreparedModel(root, root / "model", code, tuple(extra))
+
+
+def _version(objects: ObjectStore, url: str, single: bool) -> str:
+    """What changes when the artifact at `url` does: its ETag, or the keys and ETags under a prefix.
+    '' when it cannot be read (the fetch then reports why)."""
+    try:
+        bucket, key = parse_uri(url)
+        if single:
+            return objects.head(bucket, key).etag
+        base = key if key.endswith("/") else key + "/"
+        listing = "\n".join(f"{o.key}\t{o.etag}" for o in objects.list(bucket, base))
+        return hashlib.sha256(listing.encode()).hexdigest()
+    except (NotFound, DomainError, ValueError):
+        return ""
 
 
 def _fetch(objects: ObjectStore, url: str, compressed: bool, dest: Path) -> None:

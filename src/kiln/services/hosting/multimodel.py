@@ -107,7 +107,7 @@ class MultiModelHosting:
 
     # -- replicas (the launcher's hooks) ---------------------------------------------------------------
     def prepare(self, replica_id: str, account: str, region: str, endpoint: str, instance_type: str,
-                container: dict[str, Any]) -> tuple[Path, dict[str, str]]:
+                container: dict[str, Any], incarnation: str = "") -> tuple[Path, dict[str, str]]:
         """The endpoint's model cache directory and the environment a multi-model replica runs with.
         Raises ValueError (a reason fit for FailureReason)."""
         prefix = container.get("ModelDataUrl") or ""
@@ -116,7 +116,7 @@ class MultiModelHosting:
                              f"got {prefix!r}.")
         env_in = dict(container.get("Environment") or {})
         budget = memory_budget(instance_type, env_in)
-        models_dir = artifacts.endpoint_dir(self.cache_root, account, region, endpoint, prefix)
+        models_dir = artifacts.endpoint_dir(self.cache_root, account, region, f"{endpoint}\0{incarnation}", prefix)
         models_dir.mkdir(parents=True, exist_ok=True)
         self._dirs[replica_id] = models_dir
         return models_dir, {"SAGEMAKER_MULTI_MODEL": "true", "KILN_MULTIMODEL_MEMORY_BYTES": str(budget)}

@@ -197,7 +197,8 @@ class HostingReconciler:
                 for _ in range(want - len(alive)):
                     self._start(rt, rs, ReplicaSpec(e.scope, e.name, v.name, gen, v.model_name,
                                                     target.models[v.model_name], v.instance_type,
-                                                    float(v.startup_timeout), memory_mb=memory))
+                                                    float(v.startup_timeout), memory_mb=memory,
+                                                    incarnation=repr(e.created_at)))
             elif len(alive) > want:
                 extra = sorted(alive, key=lambda r: (r.state == R.HEALTHY, r.target.inflight if r.target else 0))
                 for r in extra[:len(alive) - want]:

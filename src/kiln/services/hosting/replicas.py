@@ -72,6 +72,7 @@ class ReplicaSpec:
     instance_type: str
     startup_timeout: float
     memory_mb: int | None = None  # serverless: the replica's memory limit (serverless.memory_limited)
+    incarnation: str = ""  # the endpoint's creation time: a re-created endpoint shares no multi-model cache
 
 
 @dataclass(eq=False)
@@ -197,7 +198,8 @@ class LocalProcessLauncher:
         if multi:  # the endpoint's model cache, seen as /opt/ml/models
             try:
                 models_dir, multi_env = self.multimodel.prepare(replica.id, spec.scope.account_id, spec.scope.region,
-                                                                spec.endpoint, spec.instance_type, container)
+                                                                spec.endpoint, spec.instance_type, container,
+                                                                incarnation=spec.incarnation)
             except ValueError as exc:
                 raise ReplicaStartError(str(exc), retryable=False) from exc
             (root / "models").symlink_to(models_dir, target_is_directory=True)
