@@ -6,6 +6,9 @@ processes show what is warm."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -66,6 +69,10 @@ def test_update_provisioned_concurrency_by_hand(server: ServerProcess) -> None:
     assert desc["ProductionVariants"][0]["CurrentServerlessConfig"] == {
         "MemorySizeInMB": 2048, "MaxConcurrency": 3, "ProvisionedConcurrency": 2}
     assert first in wait_pids(server, name, 2)  # one more warm replica; the first one stays
+    listed = subprocess.run([sys.executable, "-m", "kiln", "endpoints", "--endpoint", server.url], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "COLUMNS": "220"})
+    row = next(x for x in listed.stdout.splitlines() if name in x)
+    assert "serverless" in row and "2048 MB, max 3" in row and "2 provisioned + on demand" in row, listed.stdout
     sm.update_endpoint_weights_and_capacities(EndpointName=name, DesiredWeightsAndCapacities=[
         {"VariantName": "AllTraffic", "ServerlessUpdateConfig": {"MaxConcurrency": 5, "ProvisionedConcurrency": 1}}])
     wait_endpoint(sm, name)

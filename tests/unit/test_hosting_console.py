@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kiln.services.hosting.console import variant_mode
+from kiln.services.hosting.console import serverless_instances, variant_mode
 
 SINGLE = {"PrimaryContainer": {"Image": "x", "ModelDataUrl": "s3://b/model.tar.gz"}}
 MULTI = {"PrimaryContainer": {"Image": "x", "ModelDataUrl": "s3://b/models/", "Mode": "MultiModel"}}
@@ -17,3 +17,8 @@ def test_modes() -> None:
     assert variant_mode(instance, async_config, SINGLE) == ("async", "ml.m5.large")
     assert variant_mode(instance, {}, MULTI) == ("real-time, multi-model", "ml.m5.large")
     assert variant_mode({}, {}, {}) == ("real-time", "")  # config or model deleted meanwhile
+
+
+def test_serverless_instances() -> None:
+    assert serverless_instances({"MemorySizeInMB": 2048, "MaxConcurrency": 10}) == "on demand"
+    assert serverless_instances({"MaxConcurrency": 10, "ProvisionedConcurrency": 3}) == "3 provisioned + on demand"

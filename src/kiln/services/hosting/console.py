@@ -35,6 +35,13 @@ def variant_mode(variant: dict[str, Any], endpoint_config: dict[str, Any], model
     return mode, capacity
 
 
+def serverless_instances(config: dict[str, Any]) -> str:
+    """A serverless variant has no instance counts: replicas start with requests and stop when idle,
+    except those its provisioned concurrency keeps warm."""
+    provisioned = config.get("ProvisionedConcurrency")
+    return f"{provisioned} provisioned + on demand" if provisioned else "on demand"
+
+
 def endpoints_table(sm: Any, cw: Any) -> Table:
     table = Table(title="Endpoints")
     for col, justify in (("endpoint", "left"), ("status", "left"), ("variant", "left"), ("mode", "left"),
@@ -68,9 +75,12 @@ def endpoints_table(sm: Any, cw: Any) -> Table:
                     model = sm.describe_model(ModelName=variant_config["ModelName"])
                 except Exception:  # the model may be deleted while the endpoint runs
                     pass
+            live = v.get("CurrentServerlessConfig")  # changed by UpdateEndpointWeightsAndCapacities since
+            if live:
+                variant_config = {**variant_config, "ServerlessConfig": live}
             mode, capacity = variant_mode(variant_config, endpoint_config, model)
             if mode.startswith("serverless"):
-                instances = "on demand"  # no instance counts: replicas start with requests, stop when idle
+                instances = serverless_instances(live or variant_config.get("ServerlessConfig") or {})
             table.add_row(name if i == 0 else "", status if i == 0 else "", v["VariantName"], mode,
                           capacity, instances, f"{weight:g}",
                           f"{rate:.0f}", desc["EndpointConfigName"] if i == 0 else "")
