@@ -108,6 +108,7 @@ def test_capture_to_a_missing_bucket_fails_the_job(aws_client: Any, model: str, 
 
 @pytest.mark.parametrize(("fmt", "data", "records", "check"), [
     ("csv", b"1.5\n2.5\n", 2, lambda out: [r.split(b",")[0] for r in out.splitlines()] == [b"1.5", b"2.5"]),
+    ("csv", b"1.5,a\r\n", 1, lambda out: out.split(b",")[:2] == [b"1.5", b"a"] and b"\r" not in out),
     ("json", b'{"a": 1}\n7\n', 2, lambda out: [json.loads(r).get("a", json.loads(r).get("output"))
                                                for r in out.splitlines()] == [1, 7]),
     ("json", b'{\n  "a": [1, 2]\n}', 1, lambda out: json.loads(out)["a"] == [1, 2]),

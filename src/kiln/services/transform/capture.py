@@ -66,7 +66,7 @@ def append_ids(data: bytes, fmt: str, when: str) -> bytes:
     lines = data.split(b"\n")
     if fmt == "csv":
         stamp = f",{when}".encode()
-        return b"\n".join(line + b"," + str(uuid.uuid4()).encode() + stamp if line.strip() else line
+        return b"\n".join(line.rstrip(b"\r") + b"," + str(uuid.uuid4()).encode() + stamp if line.strip() else line
                           for line in lines)
     try:
         records = [(json.loads(line) if line.strip() else None) for line in lines]
