@@ -247,10 +247,38 @@ def test_update_endpoint_between_serverless_and_instances(world: Any) -> None:
             assert router.get(KEY).variants["AllTraffic"].serverless is None and gate.closed
             await asyncio.sleep(IDLE * 2)
             assert replicas(router) == 1
+            with pytest.raises(InvalidInput, match="cannot be updated to a serverless"):  # no way back
+                service.update_endpoint(SCOPE, "ep", "c1")
+            assert in_service("c3")
         finally:
             await reconciler.stop()
 
     asyncio.run(scenario())
+
+
+def test_serverless_feature_exclusions(world: Any) -> None:
+    """What AWS documents serverless endpoints cannot have, refused at CreateEndpointConfig."""
+    service = world[0]
+    service.create_model(SCOPE, {"ModelName": "mme", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r",
+                                 "PrimaryContainer": {"Image": "img", "Mode": "MultiModel",
+                                                      "ModelDataUrl": "s3://b/models/"}})
+    service.create_model(SCOPE, {"ModelName": "vpc", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r",
+                                 "PrimaryContainer": {"Image": "img"}, "EnableNetworkIsolation": True})
+    one = {"VariantName": "A", "ModelName": "good", "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 1}}
+    cases = [
+        ({"ProductionVariants": [one, {**one, "VariantName": "B"}]}, "one production variant"),
+        ({"ProductionVariants": [one], "DataCaptureConfig": {"InitialSamplingPercentage": 100,
+                                                             "DestinationS3Uri": "s3://b/c",
+                                                             "CaptureOptions": [{"CaptureMode": "Input"}]}},
+         "DataCaptureConfig is not supported for serverless"),
+        ({"ProductionVariants": [{**one, "ModelName": "mme"}]}, "multi-model"),
+        ({"ProductionVariants": [{**one, "ModelName": "vpc"}]}, "network isolation"),
+    ]
+    for i, (spec, message) in enumerate(cases):
+        with pytest.raises(InvalidInput, match=message):
+            service.create_config(SCOPE, {"EndpointConfigName": f"x{i}", **spec})
+        with pytest.raises(Exception, match="Could not find endpoint configuration"):
+            service.get_config(SCOPE, f"x{i}")  # nothing stored
 
 
 def test_cold_start_wait_is_bounded() -> None:

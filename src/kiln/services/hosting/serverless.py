@@ -94,6 +94,38 @@ def validate_variant(index: int, pv: dict[str, Any]) -> None:
                            "or InitialInstanceCount; a variant is either serverless or instance-based.")  # unverified
 
 
+def validate_config(spec: dict[str, Any], models: dict[str, dict[str, Any]]) -> None:
+    """AWS's serverless feature exclusions, checked at CreateEndpointConfig: one production variant,
+    no data capture, and a model that is one container, not multi-model, with no VPC and no network
+    isolation. `models`: the variants' CreateModel specs by name."""
+    variants = spec.get("ProductionVariants") or []
+    if not any(pv.get("ServerlessConfig") for pv in variants):
+        return
+    if len(variants) > 1:
+        raise InvalidInput("A serverless endpoint configuration has one production variant; this one has "
+                           f"{len(variants)}.")  # unverified
+    if spec.get("DataCaptureConfig"):
+        raise InvalidInput("DataCaptureConfig is not supported for serverless endpoints.")  # unverified
+    model = models.get(variants[0].get("ModelName") or "") or {}
+    containers = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else model.get("Containers") or []
+    if len(containers) > 1:
+        raise InvalidInput("Serverless endpoints do not support inference pipelines (models with more than one "
+                           "container).")  # unverified
+    if any(c.get("Mode") == "MultiModel" for c in containers):
+        raise InvalidInput("Serverless endpoints do not support multi-model endpoints (a model with Mode "
+                           "MultiModel).")  # unverified
+    if model.get("VpcConfig") or model.get("EnableNetworkIsolation"):
+        raise InvalidInput("Serverless endpoints do not support VpcConfig or network isolation on the "
+                           "model.")  # unverified
+
+
+def check_update(current_serverless: bool, next_serverless: bool, endpoint: str) -> None:
+    """AWS converts a serverless endpoint to instances, never an instance-based one to serverless."""
+    if next_serverless and not current_serverless:
+        raise InvalidInput(f"Endpoint {endpoint} is instance-based: it cannot be updated to a serverless "
+                           "endpoint configuration.")  # unverified
+
+
 def memory_limited(argv: list[str], python: str, memory_mb: int) -> list[str]:
     """`argv` run under RLIMIT_DATA = memory_mb (inherited by everything it starts)."""
     return [python, "-c", _SHIM, str(memory_mb * 1024 * 1024), *argv]

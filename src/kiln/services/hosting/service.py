@@ -14,6 +14,7 @@ from typing import Any
 
 from kiln.core.errors import AlreadyExists, Conflict, InvalidInput, InvalidState, NotFound
 from kiln.core.scope import Scope
+from kiln.services.hosting import serverless
 from kiln.services.hosting.asyncq.config import large_payloads
 from kiln.services.hosting.asyncq.config import validate as validate_async
 from kiln.services.hosting.models import (
@@ -68,12 +69,14 @@ class HostingService:
         validate_async(config.spec, scope)
         if len(set(names)) != len(names):
             raise InvalidInput("The production variant names must be unique.")  # unverified
+        models: dict[str, dict[str, Any]] = {}
         for index, pv in enumerate(config.variants, 1):
             validate_serverless(index, pv)
             if not pv.get("InstanceType") and not pv.get("ServerlessConfig"):
                 raise InvalidInput(f"Variant {pv['VariantName']}: InstanceType or ServerlessConfig is required.")
             if pv.get("ModelName"):
-                self.get_model(scope, pv["ModelName"])
+                models[pv["ModelName"]] = self.get_model(scope, pv["ModelName"]).spec
+        serverless.validate_config(config.spec, models)
         if not self.repo.insert_config(config):
             raise AlreadyExists("EndpointConfig", config.name,
                                 f'Cannot create already existing endpoint configuration "{config.arn}".')
@@ -131,6 +134,8 @@ class HostingService:
         deployment = self._deployment(scope, config_name)
 
         def change(e: Endpoint) -> None:
+            serverless.check_update(any(v.serverless for v in e.current.variants),
+                                    any(v.serverless for v in deployment.variants), e.name)
             if retain_variant_properties:
                 for v in deployment.variants:
                     old = e.current.variant(v.name)
