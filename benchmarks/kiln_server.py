@@ -4,24 +4,15 @@ on, so each run measures the defaults plus what the benchmark sets."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 from botocore.config import Config
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from kiln.launch import ServerStartError, clean_env, free_port, spawn_server, wait_healthy
 
 
 class KilnServer:
@@ -31,26 +22,12 @@ class KilnServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.log = log
-        base = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
-        out = log.open("ab") if log is not None else None
-        self.proc = subprocess.Popen([sys.executable, "-m", "kiln", "server", "--port", str(self.port), "--data-dir",
-                                      str(data_dir), "--log-level", "warning"], env={**base, **(env or {})},
-                                     stdout=out, stderr=subprocess.STDOUT if out is not None else None)
-        if out is not None:
-            out.close()  # the child holds its own descriptor
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                tail = log.read_text()[-2000:] if log is not None else ""
-                raise RuntimeError(f"kiln server exited with {self.proc.returncode}\n{tail}")
-            try:
-                if httpx.get(f"{self.url}/_kiln/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("kiln server did not start")
+        self.proc = spawn_server(self.port, data_dir, clean_env(**(env or {})), log, append=True)
+        try:
+            wait_healthy(self.proc, self.url, log, timeout)
+        except ServerStartError:
+            self.stop()
+            raise
 
     def client(self, service: str, config: Config | None = None) -> Any:
         return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="kiln",

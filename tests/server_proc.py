@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 from botocore.config import Config
 
+from kiln.launch import clean_env, free_port, spawn_server, wait_healthy
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
-    env.update(overrides)
-    return env
+__all__ = ["ServerProcess", "clean_env", "free_port", "job_pids"]
 
 
 class ServerProcess:
@@ -34,23 +20,11 @@ class ServerProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / f"server-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kiln", "server", "--port", str(self.port), "--data-dir", str(data_dir),
-             "--log-level", "warning"],
-            env=clean_env(**env), stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        self.proc = spawn_server(self.port, data_dir, clean_env(**env), self.log, append=True)
 
     def wait_healthy(self, timeout: float = 60.0) -> ServerProcess:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"kiln server exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/_kiln/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"kiln server not healthy after {timeout}s:\n{self.log.read_text()}")
+        wait_healthy(self.proc, self.url, self.log, timeout)
+        return self
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

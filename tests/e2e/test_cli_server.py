@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from kiln.launch import clean_env, free_port, spawn_server, wait_healthy
 
 
 def kiln(*args: str) -> list[str]:
     return [sys.executable, "-m", "kiln", *args]
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
 
 
 class ServerProcess:
@@ -34,22 +24,10 @@ class ServerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / f"server-{self.port}.log"
-        self.proc = subprocess.Popen(
-            kiln("server", "--port", str(self.port), "--data-dir", str(data_dir), "--log-level", "info"),
-            env=clean_env(), stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+        self.proc = spawn_server(self.port, data_dir, clean_env(), self.log, log_level="info")
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"kiln server exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/_kiln/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"kiln server not healthy after {timeout}s:\n{self.log.read_text()}")
+        wait_healthy(self.proc, self.url, self.log, timeout)
 
     def terminate(self) -> int:
         if self.proc.poll() is None:

@@ -10,48 +10,29 @@ import os
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from kiln.launch import clean_env, free_port, spawn_server, wait_healthy
+
 MIB = 1024 * 1024
 BUCKET = "crash-test"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     def __init__(self, data_dir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
         self.log = data_dir.parent / f"server-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kiln", "server", "--port", str(self.port), "--data-dir", str(data_dir),
-             "--log-level", "warning"], env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                if httpx.get(f"{self.url}/_kiln/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"server did not start:\n{self.log.read_text()}")
+        self.proc = spawn_server(self.port, data_dir, clean_env(), self.log)
+        wait_healthy(self.proc, self.url, self.log)
 
     def client(self) -> Any:
         return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="kiln",

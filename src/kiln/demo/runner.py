@@ -22,19 +22,12 @@ from rich.table import Table
 
 from kiln.config import Settings
 from kiln.envvars import client_env
+from kiln.launch import clean_env, free_port, spawn_server, wait_healthy
 
 console = Console()
 # SDK chatter that says nothing about the run.
 _NOISE = ("INFO:botocore", "environment_global.", "sagemaker.config INFO", "  warn_v2_deprecation",
           "You are using the SageMaker Python SDK v2", "See https://github.com/aws/sagemaker-python-sdk")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def lay_out_project(work: Path) -> None:
@@ -58,21 +51,8 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.log = data_dir.parent / "server.log"
         data_dir.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KILN_")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "kiln", "server", "--port", str(port), "--data-dir",
-                                      str(data_dir), "--log-level", "warning"], env=env,
-                                     stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"kiln server exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/_kiln/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("kiln server did not become healthy")
+        self.proc = spawn_server(port, data_dir, clean_env(), self.log)
+        wait_healthy(self.proc, self.url, self.log)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -138,7 +118,7 @@ def run_demo(data_dir: Path | None = None, keep: bool = False) -> int:
     console.rule("[bold]Kiln demo")
     console.print(f"work dir {work}\ndata dir {data_dir}")
     lay_out_project(work)
-    server = Server(data_dir, _free_port())
+    server = Server(data_dir, free_port())
     console.print(f"Kiln server on {server.url} (embedded: SQLite, objects on disk, local processes)")
     env = {**os.environ, **client_env(server.url, Settings(data_dir=data_dir), work / "client")}
     try:

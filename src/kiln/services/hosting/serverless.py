@@ -53,6 +53,7 @@ from typing import Any
 
 from kiln.core.errors import InvalidInput
 from kiln.core.scope import Scope
+from kiln.services.hosting.models import Model
 from kiln.services.hosting.router import RouteKey, VariantRoute
 from kiln.services.metrics.models import Datum
 
@@ -94,10 +95,10 @@ def validate_variant(index: int, pv: dict[str, Any]) -> None:
                            "or InitialInstanceCount; a variant is either serverless or instance-based.")  # unverified
 
 
-def validate_config(spec: dict[str, Any], models: dict[str, dict[str, Any]]) -> None:
+def validate_config(spec: dict[str, Any], models: dict[str, Model]) -> None:
     """AWS's serverless feature exclusions, checked at CreateEndpointConfig: one production variant,
     no data capture, and a model that is one container, not multi-model, with no VPC and no network
-    isolation. `models`: the variants' CreateModel specs by name."""
+    isolation. `models`: the variants' models by name."""
     variants = spec.get("ProductionVariants") or []
     if not any(pv.get("ServerlessConfig") for pv in variants):
         return
@@ -106,15 +107,15 @@ def validate_config(spec: dict[str, Any], models: dict[str, dict[str, Any]]) -> 
                            f"{len(variants)}.")  # unverified
     if spec.get("DataCaptureConfig"):
         raise InvalidInput("DataCaptureConfig is not supported for serverless endpoints.")  # unverified
-    model = models.get(variants[0].get("ModelName") or "") or {}
-    containers = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else model.get("Containers") or []
+    model = models.get(variants[0].get("ModelName") or "")
+    containers = model.containers if model is not None else []
     if len(containers) > 1:
         raise InvalidInput("Serverless endpoints do not support inference pipelines (models with more than one "
                            "container).")  # unverified
     if any(c.get("Mode") == "MultiModel" for c in containers):
         raise InvalidInput("Serverless endpoints do not support multi-model endpoints (a model with Mode "
                            "MultiModel).")  # unverified
-    if model.get("VpcConfig") or model.get("EnableNetworkIsolation"):
+    if model is not None and (model.spec.get("VpcConfig") or model.spec.get("EnableNetworkIsolation")):
         raise InvalidInput("Serverless endpoints do not support VpcConfig or network isolation on the "
                            "model.")  # unverified
 

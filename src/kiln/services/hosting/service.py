@@ -69,13 +69,13 @@ class HostingService:
         validate_async(config.spec, scope)
         if len(set(names)) != len(names):
             raise InvalidInput("The production variant names must be unique.")  # unverified
-        models: dict[str, dict[str, Any]] = {}
+        models: dict[str, Model] = {}
         for index, pv in enumerate(config.variants, 1):
             validate_serverless(index, pv)
             if not pv.get("InstanceType") and not pv.get("ServerlessConfig"):
                 raise InvalidInput(f"Variant {pv['VariantName']}: InstanceType or ServerlessConfig is required.")
             if pv.get("ModelName"):
-                models[pv["ModelName"]] = self.get_model(scope, pv["ModelName"]).spec
+                models[pv["ModelName"]] = self.get_model(scope, pv["ModelName"])
         serverless.validate_config(config.spec, models)
         if not self.repo.insert_config(config):
             raise AlreadyExists("EndpointConfig", config.name,
@@ -94,7 +94,7 @@ class HostingService:
 
     def _deployment(self, scope: Scope, config_name: str) -> Deployment:
         config = self.get_config(scope, config_name)
-        models: dict[str, dict[str, Any]] = {}
+        models: dict[str, Model] = {}
         variants: list[Variant] = []
         for pv in config.variants:
             model = self.get_model(scope, pv["ModelName"])
